@@ -1,0 +1,220 @@
+"""Live capture: a background worker drains the BPF ring buffer into batches of CaptureEvents.
+
+The worker owns the BPF object, the process table and the target index (one writer, no locks).
+Consumers get whole batches from `batches` (a queue), so nothing downstream ever runs per record
+on the drain thread, and a slow consumer cannot make the kernel drop records.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .events import (
+    ChunkEvent,
+    ConnClosed,
+    Counters,
+    ProcessExec,
+    ProcessExit,
+    ProcessSeen,
+)
+from .kernel_env import ensure_tracefs, import_bcc, require_kernel_headers, require_root
+from .loader import DEFAULT_MAX_CAPTURE, DEFAULT_RING_MB, BpfProgram
+from .procinfo import ProcessTable, list_pids
+from .records import (
+    DIR_NAMES,
+    HDR,
+    HDR_SIZE,
+    KIND_DATA,
+    KIND_EXEC,
+    KIND_EXIT,
+    KIND_LOST,
+    KIND_SSL_FREE,
+    KIND_TRUNCATED,
+)
+from .targets import Target, TargetIndex
+
+# After an exec, look at the process's maps again to catch libraries it dlopen()s later.
+RESCAN_DELAYS = (0.2, 1.0, 3.0, 10.0)
+HOST_RESCAN_EVERY = 10.0
+COUNTERS_EVERY = 1.0
+
+
+@dataclass
+class CaptureOptions:
+    max_capture: int = DEFAULT_MAX_CAPTURE
+    pids: tuple[int, ...] = ()
+    comms: tuple[str, ...] = ()
+    ring_mb: int = DEFAULT_RING_MB
+    log: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr, flush=True))
+
+
+class LiveCapture:
+    def __init__(self, options: CaptureOptions) -> None:
+        self.opts = options
+        self.batches: queue.SimpleQueue[list] = queue.SimpleQueue()
+        self.procs = ProcessTable()
+        self.targets = TargetIndex()
+        self.header_targets: list[dict] = []
+        self._announced: set[int] = set()
+        self._pending: list = []
+        self._rescans: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._clock_offset = time.time_ns() - time.monotonic_ns()
+        self.prog: BpfProgram | None = None
+        self.final_counters: dict[str, int] = {}
+        self.error: BaseException | None = None
+
+    # -- set-up (caller's thread) -------------------------------------------------------
+    def start(self) -> None:
+        require_root()
+        bcc = import_bcc()
+        require_kernel_headers()
+        ensure_tracefs(self.opts.log)
+        self.prog = BpfProgram(bcc, self.opts.max_capture, self.opts.ring_mb)
+        if self.opts.pids or self.opts.comms:
+            self.prog.set_filter(True)
+            for pid in self.opts.pids:
+                self.prog.allow(pid, inherit=False)
+        pids = list_pids()
+        for pid in pids:
+            info = self.procs.get(pid)
+            if self.opts.comms and info.comm in self.opts.comms:
+                self.prog.allow(pid, inherit=True)
+        new = self.targets.scan_host(pids=pids)
+        if not new:
+            raise_no_tls()
+        for t in new:
+            self._attach(t)
+        if self.prog.open_probes() == 0:
+            raise_no_tls(attach_failed=True)
+        self.prog.open_ring(self._on_record)
+        self._thread = threading.Thread(target=self._run, name="llmspy-drain", daemon=True)
+        self._thread.start()
+
+    def _attach(self, t: Target) -> None:
+        assert self.prog is not None
+        res = self.prog.attach(t)
+        entry = {"path": t.path, "dev": t.dev, "ino": t.ino, "origin": t.origin,
+                 "functions": sorted(res.attached)}
+        if res.errors:
+            entry["errors"] = res.errors
+            self.opts.log(f"llmspy-tui: could not attach to {t.path}: {'; '.join(res.errors)}")
+        self.header_targets.append(entry)
+
+    # -- drain worker --------------------------------------------------------------------
+    def _run(self) -> None:
+        assert self.prog is not None
+        next_counters = time.monotonic()
+        next_host_scan = next_counters + HOST_RESCAN_EVERY
+        try:
+            while not self._stop.is_set():
+                self.prog.poll(50)
+                now = time.monotonic()
+                self._service_rescans(now)
+                if now >= next_host_scan:
+                    for t in self.targets.scan_host(linker_cache=False):
+                        self._attach(t)
+                    next_host_scan = now + HOST_RESCAN_EVERY
+                if now >= next_counters:
+                    self._pending.append(self._counters_event())
+                    next_counters = now + COUNTERS_EVERY
+                self._flush()
+            # final drain: whatever the kernel queued before the probes went away
+            self.prog.consume()
+            self._pending.append(self._counters_event())
+            self._flush()
+        except BaseException as e:  # reported by stop(); never kill the process from here
+            self.error = e
+        finally:
+            self.batches.put([])  # end-of-stream marker
+
+    def _flush(self) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self.batches.put(batch)
+
+    def _counters_event(self) -> Counters:
+        assert self.prog is not None
+        self.final_counters = self.prog.counters()
+        return Counters(time.time_ns(), dict(self.final_counters))
+
+    def _announce(self, pid: int, ts: int, thread_comm: str) -> None:
+        if pid not in self._announced:
+            self._announced.add(pid)
+            self._pending.append(ProcessSeen(ts, self.procs.get(pid, thread_comm)))
+
+    def _on_record(self, raw: bytes) -> None:
+        ts, pid_tgid, conn, offset, total, seq, length, kind, d, chunk, lost, comm = HDR.unpack_from(raw)
+        pid, tid = pid_tgid >> 32, pid_tgid & 0xFFFFFFFF
+        ts += self._clock_offset
+        tcomm = comm.split(b"\0", 1)[0].decode("utf-8", "replace")
+        if kind in (KIND_DATA, KIND_TRUNCATED, KIND_LOST):
+            self._announce(pid, ts, tcomm)
+            data = raw[HDR_SIZE : HDR_SIZE + length] if kind == KIND_DATA else b""
+            self._pending.append(
+                ChunkEvent(ts, pid, tid, conn, DIR_NAMES[d & 1], seq, offset, total, data,
+                           chunk, lost if kind != KIND_DATA else 0, kind == KIND_TRUNCATED, tcomm)
+            )
+        elif kind == KIND_SSL_FREE:
+            self._pending.append(ConnClosed(ts, pid, conn))
+        elif kind == KIND_EXEC:
+            filename = raw[HDR_SIZE : HDR_SIZE + length].split(b"\0", 1)[0].decode("utf-8", "replace")
+            self._on_exec(ts, pid, filename, tcomm)
+        elif kind == KIND_EXIT:
+            self._pending.append(ProcessExit(ts, pid))
+            self.procs.forget(pid)
+            self._announced.discard(pid)
+
+    def _on_exec(self, ts: int, pid: int, filename: str, comm: str) -> None:
+        assert self.prog is not None
+        self.procs.forget(pid)
+        info = self.procs.refresh(pid, comm, filename)
+        self._pending.append(ProcessExec(ts, pid, filename))
+        self._pending.append(ProcessSeen(ts, info))
+        self._announced.add(pid)
+        if self.opts.comms:
+            if info.comm in self.opts.comms:
+                self.prog.allow(pid, inherit=True)
+            elif pid not in self.opts.pids:
+                self.prog.disallow(pid)
+        # A new executable may export SSL_write itself (Node does): hook it right away.
+        for t in self.targets.scan_process(pid):
+            self._attach(t)
+        now = time.monotonic()
+        for delay in RESCAN_DELAYS:
+            heapq.heappush(self._rescans, (now + delay, pid))
+
+    def _service_rescans(self, now: float) -> None:
+        while self._rescans and self._rescans[0][0] <= now:
+            _, pid = heapq.heappop(self._rescans)
+            if os.path.exists(f"/proc/{pid}"):
+                for t in self.targets.scan_process(pid):
+                    self._attach(t)
+
+    # -- shutdown ------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self.prog is not None:
+            self.prog.close()
+
+
+def raise_no_tls(attach_failed: bool = False) -> None:
+    from ..errors import UserError
+
+    if attach_failed:
+        raise UserError("llmspy-tui: found TLS libraries but could not attach any uprobe to them.")
+    raise UserError(
+        "llmspy-tui: no TLS library to hook: no libssl in the linker cache or in any running "
+        "process, and no running executable exports SSL_write. Install OpenSSL "
+        "(apt-get install libssl3) or start the program to watch first."
+    )

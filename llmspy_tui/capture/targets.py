@@ -1,0 +1,159 @@
+"""Find the files to hook: every OpenSSL-compatible libssl and every executable exporting SSL_write.
+
+Uprobes bind to an inode, so one attachment covers every process, current and future, that maps
+the file. Files are therefore deduplicated by (st_dev, st_ino), whatever path they were seen under
+(symlinks, bind mounts, /proc/PID/root of a container).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+
+from .elf import is_ssl_target
+from .procinfo import list_pids
+
+_LIBSSL_RE = re.compile(r"libssl[^/]*\.so")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    path: str  # a path that opens the file from the monitor's mount namespace
+    dev: int
+    ino: int
+    functions: frozenset[str]
+    origin: str  # "ldconfig", "maps:PID", "exe:PID", "exec:PID"
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.dev, self.ino)
+
+
+def ldconfig_libssl() -> list[str]:
+    """libssl paths known to the dynamic linker cache."""
+    try:
+        out = subprocess.run(
+            ["ldconfig", "-p"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    paths = []
+    for line in out.splitlines():
+        if "=>" not in line:
+            continue
+        name, _, path = line.partition("=>")
+        if _LIBSSL_RE.search(name.strip().split()[0] if name.strip() else ""):
+            paths.append(path.strip())
+    return paths
+
+
+def mapped_libssl(pid: int, proc: str = "/proc") -> list[str]:
+    """libssl-like files mapped by a process, as paths reachable through its root."""
+    try:
+        with open(f"{proc}/{pid}/maps", "r", errors="replace") as f:
+            lines = f.readlines()
+    except OSError:
+        return []
+    found: list[str] = []
+    seen: set[str] = set()
+    for line in lines:
+        parts = line.split(maxsplit=5)
+        if len(parts) < 6:
+            continue
+        path = parts[5].strip()
+        if not path.startswith("/") or path.endswith("(deleted)") or path in seen:
+            continue
+        seen.add(path)
+        if _LIBSSL_RE.search(os.path.basename(path)):
+            found.append(f"{proc}/{pid}/root{path}")
+    return found
+
+
+def process_exe(pid: int, proc: str = "/proc") -> str | None:
+    """The executable of a process, as a path reachable from here."""
+    try:
+        os.readlink(f"{proc}/{pid}/exe")
+    except OSError:
+        return None
+    return f"{proc}/{pid}/exe"
+
+
+class TargetIndex:
+    """Every file examined, by inode, with its verdict: so each file is checked once."""
+
+    def __init__(self) -> None:
+        self.verdicts: dict[tuple[int, int], Target | None] = {}
+
+    def examine(self, path: str, origin: str) -> Target | None:
+        """Return a *new* target for `path` (first time its inode is seen and it qualifies)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        key = (st.st_dev, st.st_ino)
+        if key in self.verdicts:
+            return None
+        funcs = is_ssl_target(path)
+        if not funcs:
+            self.verdicts[key] = None
+            return None
+        real = _stable_path(path)
+        target = Target(real, st.st_dev, st.st_ino, frozenset(funcs), origin)
+        self.verdicts[key] = target
+        return target
+
+    @property
+    def targets(self) -> list[Target]:
+        return [t for t in self.verdicts.values() if t is not None]
+
+    def scan_process(self, pid: int, proc: str = "/proc") -> list[Target]:
+        new = []
+        exe = process_exe(pid, proc)
+        if exe:
+            t = self.examine(exe, f"exe:{pid}")
+            if t:
+                new.append(t)
+        for path in mapped_libssl(pid, proc):
+            t = self.examine(path, f"maps:{pid}")
+            if t:
+                new.append(t)
+        return new
+
+    def scan_host(self, proc: str = "/proc", pids: list[int] | None = None,
+                  linker_cache: bool = True) -> list[Target]:
+        """Linker cache (at start only: it runs ldconfig) plus every process's exe and maps."""
+        new = []
+        for path in ldconfig_libssl() if linker_cache else ():
+            t = self.examine(path, "ldconfig")
+            if t:
+                new.append(t)
+        for pid in pids if pids is not None else list_pids(proc):
+            new.extend(self.scan_process(pid, proc))
+        return new
+
+
+def _stable_path(path: str) -> str:
+    """Prefer a path that outlives the process it was found through.
+
+    /proc/PID/exe and /proc/PID/root/... vanish with the process; bcc needs a path only at
+    attach time, but keeping a real path makes logs and the record header meaningful.
+    """
+    m = re.match(r"^/proc/(\d+)/(exe|root(/.*))$", path)
+    if not m:
+        return path
+    try:
+        if m.group(2) == "exe":
+            real = os.readlink(path)
+            root_real = f"/proc/{m.group(1)}/root{real}"
+        else:
+            real = m.group(3)
+            root_real = path
+        # Same file from our mount namespace? Then the plain path is usable.
+        a, b = os.stat(real), os.stat(root_real)
+        if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
+            return real
+    except OSError:
+        pass
+    return path

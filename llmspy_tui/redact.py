@@ -1,0 +1,44 @@
+"""Secret masking shared by every output (screen, JSONL, exports).
+
+Masking keeps lengths: raw chunk output keeps its offsets meaningful, and a reader can still
+see that a credential was sent and how long it was.
+"""
+
+from __future__ import annotations
+
+import re
+
+SECRET_HEADERS = (
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "cookie",
+    "set-cookie",
+)
+
+_HEADER_LINE = re.compile(
+    rb"(?im)^(" + b"|".join(re.escape(h.encode()) for h in SECRET_HEADERS) + rb")([ \t]*:[ \t]*)([^\r\n]*)"
+)
+# key=... in a request target (Gemini's ?key=, and friends)
+_QUERY_KEY = re.compile(rb"([?&](?:key|api_key|apikey|access_token)=)([^&\s#\"']+)", re.I)
+_BEARER_KEEP = re.compile(rb"(?i)^(bearer|basic|token)\s+")
+
+
+def _stars(n: int) -> bytes:
+    return b"*" * n
+
+
+def _mask_value(value: bytes) -> bytes:
+    m = _BEARER_KEEP.match(value)
+    keep = m.end() if m else 0
+    return value[:keep] + _stars(len(value) - keep)
+
+
+def mask_http1_secrets(data: bytes) -> bytes:
+    """Mask secret header values and key= query parameters in HTTP/1-style text, same length."""
+    if not data:
+        return data
+    out = _HEADER_LINE.sub(lambda m: m.group(1) + m.group(2) + _mask_value(m.group(3)), data)
+    return _QUERY_KEY.sub(lambda m: m.group(1) + _stars(len(m.group(2))), out)
