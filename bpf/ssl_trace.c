@@ -230,7 +230,8 @@ static __always_inline int stash_return(int is_read, struct pt_regs *ctx) {
     else
         stash_write.delete(&id);
 
-    long ret = PT_REGS_RC(ctx);
+    // SSL_* return int: the upper half of rax is not defined, so never read it.
+    int ret = (int)PT_REGS_RC(ctx);
     u64 total = 0;
     if (copy.out_len_ptr) {
         // SSL_read_ex / SSL_write_ex: 1 on success, byte count in *arg4

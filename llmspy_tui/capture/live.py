@@ -99,11 +99,13 @@ class LiveCapture:
         self._thread = threading.Thread(target=self._run, name="llmspy-drain", daemon=True)
         self._thread.start()
 
-    def _attach(self, t: Target) -> None:
+    def _attach(self, t: Target, since_ns: int | None = None) -> None:
         assert self.prog is not None
         res = self.prog.attach(t)
         entry = {"path": t.path, "dev": t.dev, "ino": t.ino, "origin": t.origin,
                  "functions": sorted(res.attached)}
+        if since_ns is not None:  # how long a newly exec'd binary ran unhooked
+            entry["attach_ms_after_exec"] = round((time.time_ns() - since_ns) / 1e6, 1)
         if res.errors:
             entry["errors"] = res.errors
             self.opts.log(f"llmspy-tui: could not attach to {t.path}: {'; '.join(res.errors)}")
@@ -187,7 +189,7 @@ class LiveCapture:
                 self.prog.disallow(pid)
         # A new executable may export SSL_write itself (Node does): hook it right away.
         for t in self.targets.scan_process(pid):
-            self._attach(t)
+            self._attach(t, since_ns=ts)
         now = time.monotonic()
         for delay in RESCAN_DELAYS:
             heapq.heappush(self._rescans, (now + delay, pid))

@@ -1,0 +1,219 @@
+"""Loopback TLS server for end-to-end tests: HTTP/1.1 and HTTP/2 (ALPN), provider wire formats.
+
+Run as its own process (`python tls_server.py --cert C --key K --log-dir D`); prints `PORT n`
+once listening. For every connection it writes the exact plaintext it received and sent to
+D/conn-N.recv and D/conn-N.sent when the connection ends: the ground truth the capture must match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import ssl
+import sys
+import threading
+from pathlib import Path
+
+import h2.config
+import h2.connection
+import h2.events
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fake_llm import respond  # noqa: E402
+
+STREAM_PAUSE = 0.0  # seconds between SSE events (set by --sse-pause)
+
+
+class LoggedConn:
+    """A TLS socket that keeps every plaintext byte it moves."""
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self.sock = sock
+        self.received = bytearray()
+        self.sent = bytearray()
+
+    def recv(self, n: int = 65536) -> bytes:
+        data = self.sock.recv(n)
+        self.received += data
+        return data
+
+    def send(self, data: bytes) -> None:
+        if data:
+            self.sock.sendall(data)
+            self.sent += data
+
+
+def serve_http1(c: LoggedConn, first: bytes) -> None:
+    buf = bytearray(first)
+    while True:
+        while b"\r\n\r\n" not in buf:
+            data = c.recv()
+            if not data:
+                return
+            buf += data
+        head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+        buf = bytearray(rest)
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _version = lines[0].split(" ", 2)
+        headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        if headers.get("expect", "").lower() == "100-continue":
+            c.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body = bytearray()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            while True:
+                while b"\r\n" not in buf:
+                    buf += c.recv()
+                size_line, _, rest = bytes(buf).partition(b"\r\n")
+                size = int(size_line.split(b";")[0], 16)
+                buf = bytearray(rest)
+                while len(buf) < size + 2:
+                    buf += c.recv()
+                body += buf[:size]
+                buf = buf[size + 2 :]
+                if size == 0:
+                    break
+        else:
+            length = int(headers.get("content-length", "0"))
+            while len(buf) < length:
+                data = c.recv()
+                if not data:
+                    return
+                buf += data
+            body, buf = buf[:length], buf[length:]
+        status, ctype, parts = respond(method, path, bytes(body))
+        close = headers.get("connection", "").lower() == "close"
+        if ctype.startswith("text/event-stream"):
+            c.send(f"HTTP/1.1 {status} OK\r\ncontent-type: {ctype}\r\ntransfer-encoding: chunked\r\n"
+                   f"cache-control: no-cache\r\n\r\n".encode())
+            for part in parts:
+                c.send(b"%x\r\n%s\r\n" % (len(part), part))
+                if STREAM_PAUSE:
+                    threading.Event().wait(STREAM_PAUSE)
+            c.send(b"0\r\n\r\n")
+        else:
+            payload = b"".join(parts)
+            c.send(f"HTTP/1.1 {status} OK\r\ncontent-type: {ctype}\r\ncontent-length: {len(payload)}\r\n"
+                   f"{'connection: close' + chr(13) + chr(10) if close else ''}\r\n".encode() + payload)
+        if close:
+            return
+
+
+def serve_h2(c: LoggedConn, first: bytes) -> None:
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
+    conn.initiate_connection()
+    conn.increment_flow_control_window(16 << 20)
+    c.send(conn.data_to_send())
+    requests: dict[int, dict] = {}
+    pending: dict[int, bytearray] = {}  # stream -> response bytes not yet sent (flow control)
+
+    def pump() -> None:
+        for sid in list(pending):
+            data = pending[sid]
+            while data:
+                window = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size)
+                if window <= 0:
+                    break
+                n = min(window, len(data))
+                conn.send_data(sid, bytes(data[:n]), end_stream=(n == len(data)))
+                del data[:n]
+            if not data:
+                del pending[sid]
+        c.send(conn.data_to_send())
+
+    data = first
+    while True:
+        if not data:
+            data = c.recv()
+            if not data:
+                return
+        try:
+            events = conn.receive_data(data)
+        except h2.exceptions.ProtocolError:
+            c.send(conn.data_to_send())
+            return
+        data = b""
+        for ev in events:
+            if isinstance(ev, h2.events.RequestReceived):
+                requests[ev.stream_id] = {"headers": dict(ev.headers), "body": bytearray()}
+                conn.increment_flow_control_window(16 << 20, stream_id=ev.stream_id)
+            elif isinstance(ev, h2.events.DataReceived):
+                requests[ev.stream_id]["body"] += ev.data
+                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                req = requests.pop(ev.stream_id)
+                hdrs = req["headers"]
+                status, ctype, parts = respond(hdrs[b":method"].decode(), hdrs[b":path"].decode(), bytes(req["body"]))
+                conn.send_headers(ev.stream_id, [(":status", str(status)), ("content-type", ctype)])
+                if ctype.startswith("text/event-stream"):
+                    for part in parts:
+                        conn.send_data(ev.stream_id, part)
+                        c.send(conn.data_to_send())
+                        if STREAM_PAUSE:
+                            threading.Event().wait(STREAM_PAUSE)
+                    conn.end_stream(ev.stream_id)
+                else:
+                    pending[ev.stream_id] = bytearray(b"".join(parts))
+            elif isinstance(ev, h2.events.ConnectionTerminated):
+                c.send(conn.data_to_send())
+                return
+        pump()
+
+
+def handle(raw: socket.socket, ctx: ssl.SSLContext, n: int, log_dir: Path) -> None:
+    c = None
+    try:
+        tls = ctx.wrap_socket(raw, server_side=True)
+        c = LoggedConn(tls)
+        first = c.recv()
+        if tls.selected_alpn_protocol() == "h2" or first.startswith(b"PRI * HTTP/2.0"):
+            serve_h2(c, first)
+        elif first:
+            serve_http1(c, first)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"conn {n}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+    finally:
+        if c is not None:
+            (log_dir / f"conn-{n}.recv").write_bytes(bytes(c.received))
+            (log_dir / f"conn-{n}.sent").write_bytes(bytes(c.sent))
+            (log_dir / f"conn-{n}.done").write_text("")
+        raw.close()
+
+
+def main() -> None:
+    global STREAM_PAUSE
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cert", required=True)
+    ap.add_argument("--key", required=True)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--log-dir", required=True)
+    ap.add_argument("--sse-pause", type=float, default=0.0)
+    args = ap.parse_args()
+    STREAM_PAUSE = args.sse_pause
+    try:  # a recognisable process name, so tests can tell the server's captures from clients'
+        Path("/proc/self/comm").write_text("llmspy-testsrv")
+    except OSError:
+        pass
+    log_dir = Path(args.log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.cert, args.key)
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", args.port))
+    srv.listen(128)
+    print(f"PORT {srv.getsockname()[1]}", flush=True)
+    n = 0
+    while True:
+        raw, _ = srv.accept()
+        n += 1
+        threading.Thread(target=handle, args=(raw, ctx, n, log_dir), daemon=True).start()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
