@@ -167,10 +167,7 @@ def _live(args, printer) -> int:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         cap.stop()
         # whatever the worker had drained before it stopped
-        while True:
-            batch = cap.batches.get()
-            if not batch:
-                break
+        for batch in cap.remaining():
             if recorder is not None:
                 recorder.write_many(batch)
             try:
@@ -178,7 +175,9 @@ def _live(args, printer) -> int:
             except BrokenPipeError:
                 pass
         counters = Counters(0, dict(cap.final_counters))
-        if recorder is not None:
+        if recorder is not None and cap.prog is None:
+            recorder.discard()
+        elif recorder is not None:
             recorder.close({"counters": counters.values, "targets": cap.header_targets,
                             "reason": reason})
         if cap.prog is not None:

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 from .events import (
     ChunkEvent,
@@ -208,6 +208,19 @@ class LiveCapture:
             self._thread.join(timeout=10)
         if self.prog is not None:
             self.prog.close()
+
+    def remaining(self) -> Iterator[list]:
+        """After stop(): the batches the worker drained but nobody consumed yet."""
+        if self._thread is None:
+            return
+        while True:
+            try:
+                batch = self.batches.get(timeout=5)
+            except queue.Empty:
+                return  # worker wedged: never hang the user's shutdown
+            if not batch:
+                return
+            yield batch
 
 
 def raise_no_tls(attach_failed: bool = False) -> None:

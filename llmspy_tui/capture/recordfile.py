@@ -147,6 +147,16 @@ class Recorder:
         for ev in events:
             self.write(ev)
 
+    def discard(self) -> None:
+        """Remove a recording that never got any data (capture failed to start)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
     def close(self, footer: dict | None = None) -> None:
         if self._fd < 0:
             return

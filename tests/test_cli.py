@@ -1,0 +1,106 @@
+"""Errors reach the user as one line and a non-zero exit code, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from llmspy_tui import cli
+from llmspy_tui.capture import kernel_env
+from llmspy_tui.errors import UserError
+
+
+def run_cli(*args, user: int | None = None) -> subprocess.CompletedProcess:
+    def demote():
+        if user is not None:
+            os.setgid(user)
+            os.setuid(user)
+
+    return subprocess.run([sys.executable, "-m", "llmspy_tui", *args], capture_output=True, text=True,
+                          preexec_fn=demote if user is not None else None, timeout=60)
+
+
+def assert_one_line_error(cp: subprocess.CompletedProcess, *needles: str) -> None:
+    assert cp.returncode != 0
+    assert "Traceback" not in cp.stderr
+    lines = [l for l in cp.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, cp.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to an unprivileged user")
+def test_not_root_suggests_sudo_or_replay(tmp_path):
+    cp = run_cli("--headless", "--raw", user=65534)
+    assert_one_line_error(cp, "needs root", "sudo", "--replay")
+    # a recording that could not start leaves no file behind
+    import tempfile
+
+    shared = tempfile.mkdtemp(prefix="llmspy-cli-")
+    os.chmod(shared, 0o777)
+    rec = os.path.join(shared, "r.llmspy")
+    cp = run_cli("--headless", "--raw", "--record", str(rec), user=65534)
+    assert_one_line_error(cp, "needs root")
+    assert not os.path.exists(rec)
+    os.rmdir(shared)
+
+
+def test_not_root_check_in_process(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(UserError, match="sudo"):
+        kernel_env.require_root()
+
+
+def test_bcc_missing_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "bcc", None)
+    with pytest.raises(UserError, match="python3-bpfcc"):
+        kernel_env.import_bcc()
+
+
+def test_wrong_bcc_package_is_named(monkeypatch):
+    import types
+
+    monkeypatch.setitem(sys.modules, "bcc", types.ModuleType("bcc"))
+    with pytest.raises(UserError, match="unrelated PyPI package"):
+        kernel_env.import_bcc()
+
+
+def test_missing_headers_point_to_setup(monkeypatch):
+    monkeypatch.setattr(kernel_env.platform, "release", lambda: "0.0.0-nonexistent")
+    monkeypatch.setattr(kernel_env.os.path, "isfile", lambda p: False)
+    monkeypatch.setattr(kernel_env, "_has_kheaders_module", lambda: False)
+    with pytest.raises(UserError, match="./setup"):
+        kernel_env.require_kernel_headers()
+
+
+def test_no_tls_library_message():
+    from llmspy_tui.capture.live import raise_no_tls
+
+    with pytest.raises(UserError, match="no TLS library"):
+        raise_no_tls()
+
+
+def test_replay_of_missing_or_bogus_file(tmp_path):
+    assert_one_line_error(run_cli("--headless", "--raw", "--replay", str(tmp_path / "nope")), "cannot open")
+    bogus = tmp_path / "bogus"
+    bogus.write_bytes(b"\x00" * 100)
+    assert_one_line_error(run_cli("--headless", "--raw", "--replay", str(bogus)), "not an llmspy-tui capture")
+
+
+def test_record_refuses_existing_file(tmp_path):
+    existing = tmp_path / "exists.llmspy"
+    existing.write_text("precious")
+    cp = run_cli("--headless", "--raw", "--record", str(existing))
+    assert cp.returncode != 0 and "Traceback" not in cp.stderr
+    assert existing.read_text() == "precious"
+
+
+def test_sizes_parse():
+    assert cli.parse_size("1M") == 1 << 20
+    assert cli.parse_size("512k") == 512 << 10
+    assert cli.parse_size("4096") == 4096
+    with pytest.raises(Exception):
+        cli.parse_size("lots")
