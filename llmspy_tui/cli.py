@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import re
 import signal
 import sys
@@ -44,12 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="BPF ring buffer size in MiB (default 64)")
     p.add_argument("--record", metavar="FILE", help="also write everything captured to FILE (mode 0600)")
     p.add_argument("--replay", metavar="FILE", help="read a recording instead of capturing (no root needed)")
+    p.add_argument("--demo", action="store_true",
+                   help="replay the bundled demo capture (real clients on loopback; no root needed)")
     p.add_argument("--show-secrets", action="store_true",
                    help="do not mask Authorization, API keys, cookies and key= parameters")
     return p
 
 
-class _Terminate(Exception):
+class _Terminate(BaseException):
     """Raised in the main thread by SIGTERM/SIGHUP, so that shutdown runs like after Ctrl-C."""
 
 
@@ -96,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
             "llmspy-tui: --headless currently needs --raw (one line per captured TLS chunk); "
             "per-exchange output comes with the HTTP and provider layers."
         )
+    if args.demo:
+        if args.replay:
+            raise UserError("llmspy-tui: --demo and --replay cannot be combined")
+        args.replay = demo_path()
     if args.replay and args.record:
         raise UserError("llmspy-tui: --record and --replay cannot be combined")
 
@@ -108,6 +115,12 @@ def run(args: argparse.Namespace) -> int:
     if args.replay:
         return _replay(args, printer)
     return _live(args, printer)
+
+
+def demo_path() -> str:
+    from importlib import resources
+
+    return str(resources.files("llmspy_tui").joinpath("data", "demo.llmspy"))
 
 
 def _replay(args, printer) -> int:
@@ -191,7 +204,7 @@ def _batches(cap) -> Iterator[list]:
     while True:
         try:
             batch = cap.batches.get(timeout=0.5)
-        except Exception:  # queue.Empty
+        except queue.Empty:
             continue
         if not batch:
             return

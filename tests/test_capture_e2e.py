@@ -151,3 +151,28 @@ def test_secrets_masked_unless_asked(run):
     assert b"sk-test-0123456789" not in data
     # and the raw line count is unchanged by masking: same lengths
     assert len(data) > REQUEST_SIZE
+
+
+@pytest.mark.bpf
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_terminating_signals_leave_a_complete_recording(tls_cert, tmp_path, sig):
+    import signal
+
+    require_bpf()
+    cert, key = tls_cert
+    server = TlsServer(cert, key, tmp_path / "server")
+    mon = Monitor(tmp_path, ["-c", "curl"])
+    try:
+        p = run_client([CURL, "-sS", "--cacert", str(cert), "-o", "/dev/null",
+                        f"https://localhost:{server.port}/bulk?size=100000"])
+        server.connections(wait_for=1)
+    finally:
+        rc = mon.stop(getattr(signal, sig))
+        server.stop()
+    assert rc == 0, mon.stderr
+    assert f"{sig} received" in mon.stderr and "Traceback" not in mon.stderr
+    reader = RecordingReader(str(mon.record))
+    events = list(reader)
+    assert reader.info.complete, reader.info.problem
+    got = sum(len(e.data) for e in events if getattr(e, "pid", None) == p.pid and getattr(e, "dir", "") == "recv")
+    assert got > 100_000

@@ -41,7 +41,7 @@ class TlsServer:
                 break
             time.sleep(0.05)
         out = []
-        for d in sorted(self.log_dir.glob("conn-*.done")):
+        for d in sorted(self.log_dir.glob("conn-*.done"), key=lambda p: int(p.stem.split("-")[1])):
             stem = d.with_suffix("")
             out.append((stem.with_suffix(".recv").read_bytes(), stem.with_suffix(".sent").read_bytes()))
         return out

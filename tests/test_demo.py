@@ -1,0 +1,43 @@
+"""The bundled demo capture: recorded live from real clients, replayable without root."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+
+import orjson
+
+from llmspy_tui.capture.events import ChunkEvent, ProcessSeen
+from llmspy_tui.capture.recordfile import RecordingReader
+from llmspy_tui.cli import demo_path
+
+
+def test_demo_is_complete_and_from_real_clients():
+    reader = RecordingReader(demo_path())
+    events = list(reader)
+    assert reader.info.complete and not reader.info.problem
+    assert "record_demo.py" in reader.info.header["demo"]
+    comms = {e.info.comm for e in events if type(e) is ProcessSeen}
+    assert {"python", "curl", "node"} <= comms
+    chunks = [e for e in events if type(e) is ChunkEvent]
+    assert not any(e.lost or e.truncated for e in chunks)
+    sent = b"".join(e.data for e in chunks if e.dir == "send")
+    assert b"POST /v1/chat/completions HTTP/1.1" in sent
+    assert sent.count(b"PRI * HTTP/2.0") == 1  # curl --http2
+    recv = b"".join(e.data for e in chunks if e.dir == "recv")
+    assert b"event: message_start" in recv and b"data: [DONE]" in recv
+    for key in ("ringbuf_fail", "read_fail", "stash_fail"):
+        assert reader.info.counters[key] == 0
+
+
+def test_demo_flag_prints_raw_lines_with_secrets_masked():
+    out = subprocess.run([sys.executable, "-m", "llmspy_tui", "--headless", "--raw", "--demo"],
+                         capture_output=True, check=True, timeout=60)
+    lines = [orjson.loads(l) for l in out.stdout.splitlines()]
+    assert len(lines) > 50
+    assert {"ts", "pid", "tid", "comm", "exe", "conn", "dir", "offset", "len", "data_b64"} <= set(lines[0])
+    data = b"".join(base64.b64decode(l["data_b64"]) for l in lines if l["type"] == "chunk")
+    assert b"Authorization: Bearer ****" in data
+    assert b"sk-test-" not in data
+    assert "Traceback" not in out.stderr.decode()
