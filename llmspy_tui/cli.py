@@ -151,6 +151,9 @@ def _live(args, printer) -> int:
     from .capture.live import CaptureOptions, LiveCapture
     from .capture.recordfile import Recorder
 
+    for pid in args.pid:
+        if not os.path.exists(f"/proc/{pid}"):
+            _log(f"llmspy-tui: warning: no process {pid} is running now (watching for it anyway)")
     cap = LiveCapture(CaptureOptions(max_capture=args.max_capture, pids=tuple(args.pid),
                                      comms=tuple(args.comm), ring_mb=args.ring_mb, log=_log))
     recorder = None
@@ -167,10 +170,15 @@ def _live(args, printer) -> int:
         _log(f"Tracing SSL_write/SSL_read in {files} file{'s' if files != 1 else ''} "
              f"({cap.prog.open_probes()} uprobes) for all processes"
              f"{' (filtered)' if args.pid or args.comm else ''}... Hit Ctrl-C to end.")
+        lost_reported = 0
         for batch in _batches(cap):
             if recorder is not None:
                 recorder.write_many(batch)
             printer.handle(batch)
+            for ev in batch:
+                if type(ev) is Counters and ev.lost > lost_reported:
+                    _log(f"llmspy-tui: warning: events lost so far: {ev.summary()}")
+                    lost_reported = ev.lost
     except KeyboardInterrupt:
         reason = "interrupted"
     except _Terminate as t:

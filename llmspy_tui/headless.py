@@ -9,7 +9,7 @@ from typing import BinaryIO
 import orjson
 
 from .capture.events import ChunkEvent, ConnClosed, ProcessExit, ProcessInfo, ProcessSeen
-from .redact import mask_http1_secrets
+from .redact import mask_cmdline_arg, mask_http1_secrets
 
 
 class RawPrinter:
@@ -23,6 +23,7 @@ class RawPrinter:
         self.pids = set(pids)
         self.comms = set(comms)
         self.lines = 0
+        self._described: set[int] = set()
 
     def _wanted(self, pid: int) -> bool:
         if not self.pids and not self.comms:
@@ -38,14 +39,18 @@ class RawPrinter:
             t = type(ev)
             if t is ProcessSeen:
                 self.procs[ev.info.pid] = ev.info
+                self._described.discard(ev.info.pid)  # exec: describe the new program again
             elif t is ChunkEvent:
                 if self._wanted(ev.pid):
+                    if ev.pid not in self._described:
+                        lines.append(self._process_line(ev.ts, ev.pid))
                     lines.append(self._chunk_line(ev))
             elif t is ConnClosed:
                 if self._wanted(ev.pid):
                     lines.append(self._line("close", ev.ts, ev.pid, ev.conn_id))
             elif t is ProcessExit:
                 self.procs.pop(ev.pid, None)
+                self._described.discard(ev.pid)
         if lines:
             self.out.write(b"".join(lines))
             self.out.flush()
@@ -55,6 +60,15 @@ class RawPrinter:
         info = self.procs.get(pid)
         d = {"type": kind, "ts": ts / 1e9, "pid": pid, "comm": info.comm if info else "",
              "exe": info.exe if info else "", "conn": conn, **extra}
+        return orjson.dumps(d) + b"\n"
+
+    def _process_line(self, ts: int, pid: int) -> bytes:
+        """Full identity of a process, once, before its first chunk line."""
+        self._described.add(pid)
+        info = self.procs.get(pid) or ProcessInfo(pid, 0, "", "", (), 0)
+        d = {"type": "process", "ts": ts / 1e9, **info.to_json()}
+        if not self.show_secrets:
+            d["cmdline"] = [mask_cmdline_arg(a) for a in info.cmdline]
         return orjson.dumps(d) + b"\n"
 
     def _chunk_line(self, ev: ChunkEvent) -> bytes:

@@ -42,3 +42,12 @@ def mask_http1_secrets(data: bytes) -> bytes:
         return data
     out = _HEADER_LINE.sub(lambda m: m.group(1) + m.group(2) + _mask_value(m.group(3)), data)
     return _QUERY_KEY.sub(lambda m: m.group(1) + _stars(len(m.group(2))), out)
+
+
+# Long random-looking tokens with a known key prefix (sk-..., sk-ant-..., AIza..., xai-..., gsk_...)
+_KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_-]{3,}|AIza[0-9A-Za-z_-]{10,}|xai-[A-Za-z0-9]{10,}|gsk_[A-Za-z0-9]{10,})")
+
+
+def mask_cmdline_arg(arg: str) -> str:
+    """Mask API-key-looking tokens in a command-line argument (`--api-key sk-...` is common)."""
+    return _KEYLIKE.sub(lambda m: m.group(0)[:3] + "*" * (len(m.group(0)) - 3), arg)

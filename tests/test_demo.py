@@ -36,7 +36,15 @@ def test_demo_flag_prints_raw_lines_with_secrets_masked():
                          capture_output=True, check=True, timeout=60)
     lines = [orjson.loads(l) for l in out.stdout.splitlines()]
     assert len(lines) > 50
-    assert {"ts", "pid", "tid", "comm", "exe", "conn", "dir", "offset", "len", "data_b64"} <= set(lines[0])
+    chunk = next(l for l in lines if l["type"] == "chunk")
+    assert {"ts", "pid", "tid", "comm", "exe", "conn", "dir", "offset", "len", "data_b64"} <= set(chunk)
+    procs = [l for l in lines if l["type"] == "process"]
+    assert {p["comm"] for p in procs} >= {"python", "curl", "node"}
+    first = {}
+    for i, l in enumerate(lines):
+        first.setdefault(l["pid"], l["type"])
+    assert set(first.values()) == {"process"}  # identity comes before a process's first chunk
+    assert all(p["start_time"] > 0 and p["ppid"] > 0 and p["cmdline"] for p in procs)
     data = b"".join(base64.b64decode(l["data_b64"]) for l in lines if l["type"] == "chunk")
     assert b"Authorization: Bearer ****" in data
     assert b"sk-test-" not in data

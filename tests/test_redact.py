@@ -19,3 +19,11 @@ def test_leaves_other_bytes_alone():
     data = bytes(range(256)) * 4
     assert mask_http1_secrets(data) == data
     assert mask_http1_secrets(b"") == b""
+
+
+def test_cmdline_keys_masked():
+    from llmspy_tui.redact import mask_cmdline_arg
+
+    assert mask_cmdline_arg("--api-key=sk-proj-abcdef123") == "--api-key=sk-**************"
+    assert mask_cmdline_arg("AIzaSyA1234567890abc") == "AIz" + "*" * 17
+    assert mask_cmdline_arg("agent.py") == "agent.py"

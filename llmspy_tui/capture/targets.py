@@ -16,6 +16,9 @@ from .elf import is_ssl_target
 from .procinfo import list_pids
 
 _LIBSSL_RE = re.compile(r"libssl[^/]*\.so")
+# Mapped objects worth an ELF check: libssl and anything else with "ssl" in its name (e.g. a
+# Python _ssl module that statically links OpenSSL and exports its symbols). The check decides.
+_SSLISH_RE = re.compile(r"ssl[^/]*\.so", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,7 @@ def mapped_libssl(pid: int, proc: str = "/proc") -> list[str]:
         if not path.startswith("/") or path.endswith("(deleted)") or path in seen:
             continue
         seen.add(path)
-        if _LIBSSL_RE.search(os.path.basename(path)):
+        if _SSLISH_RE.search(os.path.basename(path)):
             found.append(f"{proc}/{pid}/root{path}")
     return found
 
