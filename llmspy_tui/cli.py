@@ -52,12 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-class _Terminate(BaseException):
-    """Raised in the main thread by SIGTERM/SIGHUP, so that shutdown runs like after Ctrl-C."""
+class _StopRequest:
+    """Set by SIGINT/SIGTERM/SIGHUP. The handler only records the request: raising from it could
+    abandon a batch half-written; the main loop stops between batches, then drains the rest."""
 
+    def __init__(self) -> None:
+        self.reason = ""
 
-def _on_signal(signum, _frame):
-    raise _Terminate(signal.Signals(signum).name)
+    def __call__(self, signum, _frame) -> None:
+        if not self.reason:
+            self.reason = "interrupted" if signum == signal.SIGINT else f"{signal.Signals(signum).name} received"
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self)
 
 
 def _log(msg: str) -> None:
@@ -110,9 +118,9 @@ def run(args: argparse.Namespace) -> int:
 
     printer = RawPrinter(sys.stdout.buffer, show_secrets=args.show_secrets,
                          pids=tuple(args.pid), comms=tuple(args.comm))
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGHUP, _on_signal)
     if args.replay:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        signal.signal(signal.SIGHUP, signal.default_int_handler)
         return _replay(args, printer)
     return _live(args, printer)
 
@@ -160,7 +168,8 @@ def _live(args, printer) -> int:
     if args.record:
         # Create the file first: a bad path should fail before any probe is attached.
         recorder = Recorder(args.record)
-    reason = "end of capture"
+    stop = _StopRequest()
+    stop.install()
     try:
         cap.start()
         if recorder is not None:
@@ -171,7 +180,7 @@ def _live(args, printer) -> int:
              f"({cap.prog.open_probes()} uprobes) for all processes"
              f"{' (filtered)' if args.pid or args.comm else ''}... Hit Ctrl-C to end.")
         lost_reported = 0
-        for batch in _batches(cap):
+        for batch in _batches(cap, stop):
             if recorder is not None:
                 recorder.write_many(batch)
             printer.handle(batch)
@@ -179,13 +188,8 @@ def _live(args, printer) -> int:
                 if type(ev) is Counters and ev.lost > lost_reported:
                     _log(f"llmspy-tui: warning: events lost so far: {ev.summary()}")
                     lost_reported = ev.lost
-    except KeyboardInterrupt:
-        reason = "interrupted"
-    except _Terminate as t:
-        reason = f"{t} received"
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        reason = stop.reason or "end of capture"
         cap.stop()
         # whatever the worker had drained before it stopped
         for batch in cap.remaining():
@@ -208,8 +212,8 @@ def _live(args, printer) -> int:
     return 0
 
 
-def _batches(cap) -> Iterator[list]:
-    while True:
+def _batches(cap, stop: _StopRequest) -> Iterator[list]:
+    while not stop.reason:
         try:
             batch = cap.batches.get(timeout=0.5)
         except queue.Empty:

@@ -6,7 +6,6 @@ import os
 import shutil
 import ssl  # noqa: F401  (maps libssl into this process, for the maps scan)
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest

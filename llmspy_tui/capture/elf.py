@@ -46,8 +46,8 @@ def exported_functions(path: str, names: tuple[str, ...] = SSL_FUNCS) -> set[str
                 return {n for n in names if _defined_func(hashsec.get_symbol(n))}
             wanted = set(names)
             return {s.name for s in dynsym.iter_symbols() if s.name in wanted and _defined_func(s)}
-    except (OSError, ELFError, ValueError, KeyError, AttributeError, IndexError) as e:  # noqa: F841
-        return set()
+    except (OSError, ELFError, ValueError, KeyError, AttributeError, IndexError):
+        return set()  # unreadable or malformed: not a target, never an error
 
 
 def is_ssl_target(path: str) -> set[str]:

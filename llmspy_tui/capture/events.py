@@ -12,6 +12,11 @@ SEND = "send"
 RECV = "recv"
 
 
+def conn_id(pid: int, conn: int) -> str:
+    """Connection key as text: an SSL* value is only unique within one process."""
+    return f"{pid}:{conn:x}"
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessInfo:
     """What /proc said about a process when it was first seen. (pid, start_time) is its identity."""
@@ -71,8 +76,7 @@ class ChunkEvent:
 
     @property
     def conn_id(self) -> str:
-        """Connection key as text: the SSL* value is only unique within one process."""
-        return f"{self.pid}:{self.conn:x}"
+        return conn_id(self.pid, self.conn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +87,7 @@ class ConnClosed:
 
     @property
     def conn_id(self) -> str:
-        return f"{self.pid}:{self.conn:x}"
+        return conn_id(self.pid, self.conn)
 
 
 @dataclass(frozen=True, slots=True)

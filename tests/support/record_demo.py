@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from harness import Monitor, TlsServer, run_client  # noqa: E402
 
-from llmspy_tui.capture.events import ChunkEvent, ConnClosed, Counters, ProcessExec, ProcessExit, ProcessSeen  # noqa: E402
+from llmspy_tui.capture.events import ChunkEvent, Counters, ProcessSeen  # noqa: E402
 from llmspy_tui.capture.recordfile import Recorder, RecordingReader  # noqa: E402
 
 OUT = REPO / "llmspy_tui" / "data" / "demo.llmspy"
