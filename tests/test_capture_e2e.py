@@ -61,10 +61,13 @@ def run(tls_cert, tmp_path_factory):
         env = {"NODE_EXTRA_CA_CERTS": str(cert)}
         p = run_client([NODE, str(CLIENTS / "node_fetch.mjs"), url, str(body)], env=env)
         clients["node-fetch"] = {"pid": p.pid, "exe": NODE, "out": p.stdout}
-        # A binary the monitor has never seen, created and started after it attached.
+        # A binary the monitor has never seen, created and started after it attached. It is
+        # hooked when its exec is seen, 60-75 ms later here (asserted below from the recording):
+        # the client waits 300 ms before its first request so the test does not race that window.
         copy = work / "llmspy-nodecopy"
         shutil.copy2(os.path.realpath(NODE), copy)
-        p = run_client([str(copy), str(CLIENTS / "node_fetch.mjs"), url, str(body)], env=env)
+        p = run_client([str(copy), str(CLIENTS / "node_fetch.mjs"), url, str(body)],
+                       env={**env, "LLMSPY_TEST_START_DELAY_MS": "300"})
         clients["node-copy-new-path"] = {"pid": p.pid, "exe": str(copy), "out": p.stdout}
         conns = server.connections(wait_for=len(clients))
     finally:
@@ -123,6 +126,10 @@ def test_monitor_exits_cleanly_with_zero_loss(run):
         assert counters[key] == 0, counters
     assert counters["bytes"] > 4 * (REQUEST_SIZE + REPLY_SIZE)
     assert "lost: ring buffer 0 records" in err
+    # the never-seen node copy was found through its exec and hooked quickly
+    copy = [t for t in reader.info.footer["targets"] if t["path"].endswith("llmspy-nodecopy")]
+    assert len(copy) == 1 and copy[0]["origin"].startswith("exe:")
+    assert "SSL_write" in copy[0]["functions"] and copy[0]["attach_ms_after_exec"] < 300
 
 
 @pytest.mark.bpf

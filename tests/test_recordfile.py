@@ -69,6 +69,7 @@ def test_round_trip_preserves_every_event(tmp_path):
     assert reader.info.header["version"] == FORMAT_VERSION
     assert reader.info.header["kernel"] and reader.info.header["host"]
     assert reader.info.counters == {"ringbuf_fail": 0, "bytes": 16389}
+    assert reader.info.footer == {"events": len(events), "reason": "test"}
 
 
 def test_file_is_private_and_never_overwritten_or_followed(tmp_path):

@@ -177,6 +177,7 @@ class Recording:
     header: dict = field(default_factory=dict)
     counters: dict = field(default_factory=dict)
     complete: bool = False  # an end frame was found
+    footer: dict = field(default_factory=dict)  # the end frame: final counters, every target
     ignored_bytes: int = 0  # incomplete or corrupt tail
     problem: str = ""
 
@@ -248,6 +249,10 @@ class RecordingReader:
                 ftype, payload = fr
                 if ftype == T_END:
                     self.info.complete = True
+                    try:
+                        self.info.footer = orjson.loads(payload)
+                    except orjson.JSONDecodeError:
+                        self.info.problem = "undecodable end frame"
                     continue
                 try:
                     ev = decode_frame(ftype, payload)
