@@ -170,6 +170,12 @@ def _live(args, printer) -> int:
         recorder = Recorder(args.record)
     stop = _StopRequest()
     stop.install()
+
+    def deliver(batch: list) -> None:
+        if recorder is not None:
+            recorder.write_many(batch)
+        printer.handle(batch)
+
     try:
         cap.start()
         if recorder is not None:
@@ -181,9 +187,7 @@ def _live(args, printer) -> int:
              f"{' (filtered)' if args.pid or args.comm else ''}... Hit Ctrl-C to end.")
         lost_reported = 0
         for batch in _batches(cap, stop):
-            if recorder is not None:
-                recorder.write_many(batch)
-            printer.handle(batch)
+            deliver(batch)
             for ev in batch:
                 if type(ev) is Counters and ev.lost > lost_reported:
                     _log(f"llmspy-tui: warning: events lost so far: {ev.summary()}")
@@ -193,10 +197,8 @@ def _live(args, printer) -> int:
         cap.stop()
         # whatever the worker had drained before it stopped
         for batch in cap.remaining():
-            if recorder is not None:
-                recorder.write_many(batch)
             try:
-                printer.handle(batch)
+                deliver(batch)
             except BrokenPipeError:
                 pass
         counters = Counters(0, dict(cap.final_counters))

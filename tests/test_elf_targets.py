@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from llmspy_tui.capture.elf import exported_functions, is_ssl_target
-from llmspy_tui.capture.targets import TargetIndex, ldconfig_libssl, mapped_libssl
+from llmspy_tui.capture.targets import TargetIndex, ldconfig_libssl, mapped_ssl_objects
 
 GCC = shutil.which("gcc")
 
@@ -88,7 +88,7 @@ def test_dedup_by_inode_across_paths(tmp_path):
 
 
 def test_own_process_maps_show_libssl():
-    paths = mapped_libssl(os.getpid())
+    paths = mapped_ssl_objects(os.getpid())
     if not any(is_ssl_target(p) for p in paths):
         pytest.skip("this Python's ssl module links OpenSSL statically")
     index = TargetIndex()

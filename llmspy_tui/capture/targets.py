@@ -52,8 +52,8 @@ def ldconfig_libssl() -> list[str]:
     return paths
 
 
-def mapped_libssl(pid: int, proc: str = "/proc") -> list[str]:
-    """libssl-like files mapped by a process, as paths reachable through its root."""
+def mapped_ssl_objects(pid: int, proc: str = "/proc") -> list[str]:
+    """Mapped files with "ssl" in their name (libssl and the like), as paths reachable through its root."""
     try:
         with open(f"{proc}/{pid}/maps", "r", errors="replace") as f:
             lines = f.readlines()
@@ -118,7 +118,7 @@ class TargetIndex:
             t = self.examine(exe, f"exe:{pid}")
             if t:
                 new.append(t)
-        for path in mapped_libssl(pid, proc):
+        for path in mapped_ssl_objects(pid, proc):
             t = self.examine(path, f"maps:{pid}")
             if t:
                 new.append(t)
