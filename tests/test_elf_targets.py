@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from llmspy_tui.capture.elf import exported_functions, is_ssl_target
-from llmspy_tui.capture.targets import TargetIndex, ldconfig_libssl, mapped_ssl_objects
+from llmspy_tui.capture.targets import (
+    MIN_STATIC_SSL_SIZE,
+    TargetIndex,
+    ldconfig_libssl,
+    mapped_ssl_objects,
+    program_files,
+)
 
 GCC = shutil.which("gcc")
 
@@ -114,3 +120,26 @@ def test_new_executable_found_through_its_process(tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+def test_program_directories_are_scanned_for_big_files_only(tmp_path):
+    small = tmp_path / "small"
+    small.write_bytes(b"\x7fELF" + b"\0" * 100)
+    big = tmp_path / "big"
+    with open(big, "wb") as f:
+        f.truncate(2 << 20)  # sparse: big enough to hold OpenSSL
+    (tmp_path / "alias").symlink_to(big)
+    (tmp_path / "subdir").mkdir()
+    found = program_files([str(tmp_path), str(tmp_path / "missing")])
+    assert len(found) == 1 and os.path.realpath(found[0]) == str(big)
+
+
+def test_program_scan_finds_an_executable_exporting_ssl(tmp_path):
+    lib = build_so(tmp_path, "staticssl", "int SSL_write(void *s, const void *b, int n) { return n; }")
+    (tmp_path / "staticssl.c").unlink()
+    with open(lib, "ab") as f:  # pad past the size filter; the ELF itself is unchanged
+        f.write(b"\0" * (MIN_STATIC_SSL_SIZE + 1))
+    index = TargetIndex()
+    new = index.scan_host(pids=[], linker_cache=False, bin_dirs=[str(tmp_path)])
+    assert [(t.path, t.origin) for t in new] == [(str(lib), "bin")]
+    assert "SSL_write" in new[0].functions

@@ -118,7 +118,7 @@ class Counters:
     ts: int = 0
     values: dict = field(default_factory=dict)
 
-    LOSS_KEYS = ("ringbuf_fail", "read_fail", "stash_fail")
+    LOSS_KEYS = ("ringbuf_fail", "read_fail", "stash_fail", "internal_errors")
 
     @property
     def lost(self) -> int:
@@ -132,6 +132,7 @@ class Counters:
             f"read failures {v.get('read_fail', 0)} ({v.get('read_fail_bytes', 0)} bytes), "
             f"stash failures {v.get('stash_fail', 0)}; "
             f"truncated by --max-capture: {v.get('truncated_calls', 0)} calls ({v.get('truncated_bytes', 0)} bytes)"
+            + (f"; records dropped by internal errors: {v['internal_errors']}" if v.get("internal_errors") else "")
         )
 
 

@@ -38,7 +38,7 @@ from .records import (
     KIND_SSL_FREE,
     KIND_TRUNCATED,
 )
-from .targets import Target, TargetIndex
+from .targets import Target, TargetIndex, default_bin_dirs
 
 # After an exec, look at the process's maps again to catch libraries it dlopen()s later.
 RESCAN_DELAYS = (0.2, 1.0, 3.0, 10.0)
@@ -71,6 +71,7 @@ class LiveCapture:
         self.prog: BpfProgram | None = None
         self.final_counters: dict[str, int] = {}
         self.error: BaseException | None = None
+        self.internal_errors = 0  # records whose handling raised (reported, never silent)
 
     # -- set-up (caller's thread) -------------------------------------------------------
     def start(self) -> None:
@@ -88,7 +89,7 @@ class LiveCapture:
             info = self.procs.get(pid)
             if self.opts.comms and info.comm in self.opts.comms:
                 self.prog.allow(pid, inherit=True)
-        new = self.targets.scan_host(pids=pids)
+        new = self.targets.scan_host(pids=pids, bin_dirs=default_bin_dirs())
         if not new:
             raise_no_tls()
         for t in new:
@@ -99,13 +100,16 @@ class LiveCapture:
         self._thread = threading.Thread(target=self._run, name="llmspy-drain", daemon=True)
         self._thread.start()
 
-    def _attach(self, t: Target, since_ns: int | None = None) -> None:
+    def _attach(self, t: Target, since_ns: int | None = None, pid: int | None = None) -> None:
         assert self.prog is not None
         res = self.prog.attach(t)
         entry = {"path": t.path, "dev": t.dev, "ino": t.ino, "origin": t.origin,
                  "functions": sorted(res.attached)}
         if since_ns is not None:  # how long a newly exec'd binary ran unhooked
-            entry["attach_ms_after_exec"] = round((time.time_ns() - since_ns) / 1e6, 1)
+            entry["attach_ms_after_exec"] = ms = round((time.time_ns() - since_ns) / 1e6, 1)
+            if res.attached:
+                self.opts.log(f"llmspy-tui: hooked {t.path} (new, started as pid {pid}) {ms:.0f} ms "
+                              "after its exec")
         if res.errors:
             entry["errors"] = res.errors
             self.opts.log(f"llmspy-tui: could not attach to {t.path}: {'; '.join(res.errors)}")
@@ -146,6 +150,7 @@ class LiveCapture:
     def _counters_event(self) -> Counters:
         assert self.prog is not None
         self.final_counters = self.prog.counters()
+        self.final_counters["internal_errors"] = self.internal_errors
         return Counters(time.time_ns(), dict(self.final_counters))
 
     def _announce(self, pid: int, ts: int, thread_comm: str) -> None:
@@ -154,6 +159,17 @@ class LiveCapture:
             self._pending.append(ProcessSeen(ts, self.procs.get(pid, thread_comm)))
 
     def _on_record(self, raw: bytes) -> None:
+        # Runs inside bcc's ctypes callback, where an exception would only be printed and the
+        # record dropped: count it and say so once per kind of error instead.
+        try:
+            self._handle_record(raw)
+        except Exception as e:
+            self.internal_errors += 1
+            if self.internal_errors == 1 or self.internal_errors % 1000 == 0:
+                self.opts.log(f"llmspy-tui: internal error handling a record ({self.internal_errors} "
+                              f"so far): {type(e).__name__}: {e}")
+
+    def _handle_record(self, raw: bytes) -> None:
         ts, pid_tgid, conn, offset, total, seq, length, kind, d, chunk, lost, comm = HDR.unpack_from(raw)
         pid, tid = pid_tgid >> 32, pid_tgid & 0xFFFFFFFF
         ts += self._clock_offset
@@ -188,8 +204,15 @@ class LiveCapture:
             elif pid not in self.opts.pids:
                 self.prog.disallow(pid)
         # A new executable may export SSL_write itself (Node does): hook it right away.
-        for t in self.targets.scan_process(pid):
-            self._attach(t, since_ns=ts)
+        new = self.targets.scan_process(pid)
+        if not os.path.exists(f"/proc/{pid}/exe") and filename.startswith("/"):
+            # Already gone (a short-lived process, or this worker fell behind): its traffic was
+            # missed, but the binary itself is still worth hooking for its next run.
+            t = self.targets.examine(filename, f"exec:{pid}")
+            if t:
+                new.append(t)
+        for t in new:
+            self._attach(t, since_ns=ts, pid=pid)
         now = time.monotonic()
         for delay in RESCAN_DELAYS:
             heapq.heappush(self._rescans, (now + delay, pid))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ class Target:
     dev: int
     ino: int
     functions: frozenset[str]
-    origin: str  # "ldconfig", "maps:PID", "exe:PID", "exec:PID"
+    origin: str  # "ldconfig", "bin", "maps:PID", "exe:PID", "exec:PID"
 
     @property
     def key(self) -> tuple[int, int]:
@@ -50,6 +51,46 @@ def ldconfig_libssl() -> list[str]:
         if _LIBSSL_RE.search(name.strip().split()[0] if name.strip() else ""):
             paths.append(path.strip())
     return paths
+
+
+# Executables that carry OpenSSL themselves (Node, for one) are found at start in the usual
+# program directories, so that their processes are hooked from their first byte rather than
+# tens of milliseconds after their exec. OpenSSL alone is megabytes: smaller files are skipped
+# without opening them, which keeps this scan to a few tens of milliseconds.
+BIN_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin",
+            "/opt/bin", "/snap/bin")
+MIN_STATIC_SSL_SIZE = 1 << 20
+
+
+def program_files(dirs: tuple[str, ...] | list[str]) -> list[str]:
+    """Regular files large enough to hold OpenSSL, in `dirs` (each inode once)."""
+    found: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    for d in dirs:
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                st = e.stat()  # follows symlinks: /usr/bin/node -> ../lib/node/bin/node
+            except OSError:
+                continue
+            key = (st.st_dev, st.st_ino)
+            if not stat.S_ISREG(st.st_mode) or st.st_size < MIN_STATIC_SSL_SIZE or key in seen:
+                continue
+            seen.add(key)
+            found.append(e.path)
+    return found
+
+
+def default_bin_dirs() -> list[str]:
+    """The standard program directories plus the monitor's own PATH."""
+    dirs = list(BIN_DIRS)
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        if d.startswith("/") and d not in dirs:
+            dirs.append(d)
+    return dirs
 
 
 def mapped_ssl_objects(pid: int, proc: str = "/proc") -> list[str]:
@@ -125,11 +166,15 @@ class TargetIndex:
         return new
 
     def scan_host(self, proc: str = "/proc", pids: list[int] | None = None,
-                  linker_cache: bool = True) -> list[Target]:
-        """Linker cache (at start only: it runs ldconfig) plus every process's exe and maps."""
+                  linker_cache: bool = True, bin_dirs: list[str] | None = None) -> list[Target]:
+        """Linker cache and program directories (at start only) plus every process's exe and maps."""
         new = []
         for path in ldconfig_libssl() if linker_cache else ():
             t = self.examine(path, "ldconfig")
+            if t:
+                new.append(t)
+        for path in program_files(bin_dirs) if bin_dirs else ():
+            t = self.examine(path, "bin")
             if t:
                 new.append(t)
         for pid in pids if pids is not None else list_pids(proc):

@@ -82,6 +82,14 @@ class Monitor:
         self._err.close()
         return rc
 
+    def wait_for_stderr(self, text: str, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.stderr:
+                return True
+            time.sleep(0.02)
+        return False
+
     def lines(self) -> list[dict]:
         return [orjson.loads(l) for l in self.out_path.read_bytes().splitlines() if l.strip()]
 
@@ -126,12 +134,20 @@ def streams_for(lines: list[dict], pid: int) -> Streams:
     return s
 
 
-def run_client(cmd: list[str], env: dict | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess:
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env={**os.environ, **(env or {})})
+def start_client(cmd: list[str], env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
+
+
+def finish_client(p: subprocess.Popen, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    cmd = p.args
     out, err = p.communicate(timeout=timeout)
     cp = subprocess.CompletedProcess(cmd, p.returncode, out, err)
     cp.pid = p.pid  # type: ignore[attr-defined]
     if p.returncode != 0:
         raise RuntimeError(f"client {cmd[0]} failed ({p.returncode}): {err.decode(errors='replace')[-2000:]}")
     return cp
+
+
+def run_client(cmd: list[str], env: dict | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    return finish_client(start_client(cmd, env), timeout)
