@@ -1,0 +1,455 @@
+"""Passive HTTP/1.x: both directions of a connection, parsed from the outside.
+
+h11 and httptools are endpoints (one role, strict, stop at the first error); a monitor has to
+follow both sides of a pipelined connection, survive garbage and lost bytes, and pick up a
+connection in the middle. Hence this small parser: Content-Length, chunked with trailers,
+keep-alive, pipelining, 1xx and 100-continue, bodiless responses (HEAD, 204, 304),
+close-delimited bodies, upgrades and CONNECT tunnels (whose bytes are then left alone).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from .body import Body, Limits
+from .events import REQUEST, RESPONSE, Headers, ProtocolNotice, RequestHead, ResponseHead, header
+from .sync import REQUEST_LINE, STATUS_LINE, WAIT, Finder
+
+# side states
+HEAD, BODY_LEN, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, BODY_CLOSE, RESYNC, OPAQUE = range(9)
+
+_COMPACT_AT = 64 * 1024
+
+
+@dataclass(slots=True)
+class _Pending:
+    stream: int
+    method: str
+    first_ts: int
+    expect_continue: bool
+
+
+class _Side:
+    """One direction: requests (client side) or responses (server side)."""
+
+    def __init__(self, conn: "Http1Connection", is_request: bool, synced: bool) -> None:
+        self.c = conn
+        self.is_request = is_request
+        self.side = REQUEST if is_request else RESPONSE
+        self.buf = bytearray()
+        self.pos = 0
+        self.state = HEAD if synced else RESYNC
+        self.line_start = True  # buf[pos] begins a line (for resync)
+        self.head_ts: int | None = None  # ts of the first byte of the head being collected
+        self.head_scan = 0  # where the search for the head's end resumes
+        self.remaining = 0
+        self.body: Body | None = None
+        self.skipped = 0  # bytes passed over while resyncing, not yet reported
+        self.finder = Finder(request=is_request, status=not is_request, h2=False)
+
+    # -- input -----------------------------------------------------------------------------
+    def feed(self, data: bytes, ts: int) -> None:
+        if self.state == OPAQUE:
+            return
+        if self.pos == len(self.buf):
+            self.buf.clear()
+            self.pos = 0
+        elif self.pos > _COMPACT_AT:
+            del self.buf[: self.pos]
+            self.head_scan -= self.pos
+            self.pos = 0
+        self.buf += data
+        self._run(ts)
+
+    def _run(self, ts: int) -> None:
+        while self.pos < len(self.buf):
+            st = self.state
+            if st == HEAD:
+                if not self._head(ts):
+                    return
+            elif st == BODY_LEN:
+                self._take_length(ts)
+            elif st == CHUNK_SIZE:
+                if not self._chunk_size(ts):
+                    return
+            elif st == CHUNK_DATA:
+                self._chunk_data(ts)
+            elif st == CHUNK_END:
+                if not self._chunk_end(ts):
+                    return
+            elif st == TRAILERS:
+                if not self._trailers(ts):
+                    return
+            elif st == BODY_CLOSE:
+                self.body.data(bytes(self.buf[self.pos :]), ts)
+                self.pos = len(self.buf)
+            elif st == RESYNC:
+                if not self._resync(ts):
+                    return
+            else:  # OPAQUE
+                self.pos = len(self.buf)
+
+    # -- heads -----------------------------------------------------------------------------
+    def _head(self, ts: int) -> bool:
+        buf, pos = self.buf, self.pos
+        if self.head_ts is None:  # a new head starts at pos, in this chunk
+            self.head_ts = ts
+            self.head_scan = pos
+        end = _find_blank_line(buf, max(pos, self.head_scan - 3))
+        if end < 0:
+            if len(buf) - pos > self.c.limits.max_head:
+                self._lose_sync(ts, f"{'request' if self.is_request else 'response'} head over "
+                                    f"{self.c.limits.max_head} bytes")
+                return True
+            self.head_scan = len(buf)
+            return False
+        head = bytes(buf[pos:end])
+        head_ts, self.head_ts = self.head_ts, None
+        self.pos = end
+        lines = head.split(b"\n")
+        start = lines[0] + b"\n"
+        m = (REQUEST_LINE if self.is_request else STATUS_LINE).fullmatch(start)
+        if m is None:
+            self.pos = pos  # not a start line after all: look for one from here on
+            self._lose_sync(ts, "unparseable " + ("request line" if self.is_request else "status line"))
+            return True
+        headers = _parse_fields(lines[1:])
+        if self.is_request:
+            self.c.request_head(self, m, headers, head_ts, ts)
+        else:
+            self.c.response_head(self, m, headers, head_ts, ts)
+        return True
+
+    # -- bodies ----------------------------------------------------------------------------
+    def start_body(self, body: Body | None, framing: str, ts: int, length: int = 0) -> None:
+        """framing: "none", "length", "chunked", "close" or "opaque"; `ts`: the head's end."""
+        self.body = body
+        if framing == "length" and length > 0:
+            self.state, self.remaining = BODY_LEN, length
+        elif framing == "chunked":
+            self.state = CHUNK_SIZE
+        elif framing == "close":
+            self.state = BODY_CLOSE
+        elif framing == "opaque":
+            if body is not None:
+                body.end(ts)
+            self.body = None
+            self.state = OPAQUE
+        else:
+            if body is not None:
+                body.end(ts)
+            self.body = None
+            self.state = HEAD
+
+    def _finish_body(self, ts: int, trailers: Headers = ()) -> None:
+        if self.body is not None:
+            self.body.end(ts, trailers=trailers)
+        self.body = None
+        self.state = HEAD
+        self.head_ts = None
+
+    def _take_length(self, ts: int) -> None:
+        n = min(self.remaining, len(self.buf) - self.pos)
+        self.body.data(bytes(self.buf[self.pos : self.pos + n]), ts)
+        self.pos += n
+        self.remaining -= n
+        if self.remaining == 0:
+            self._finish_body(ts)
+
+    def _chunk_size(self, ts: int) -> bool:
+        end = self.buf.find(b"\n", self.pos)
+        if end < 0:
+            if len(self.buf) - self.pos > 4096:
+                self._body_broken(ts, "bad chunk size line")
+            return False
+        line = bytes(self.buf[self.pos : end]).split(b";", 1)[0].strip()
+        try:
+            size = int(line, 16)
+            if size < 0 or not line:
+                raise ValueError
+        except ValueError:
+            self._body_broken(ts, "bad chunk size line")
+            return True
+        self.pos = end + 1
+        if size == 0:
+            self.state = TRAILERS
+            self.head_scan = self.pos
+        else:
+            self.state, self.remaining = CHUNK_DATA, size
+        return True
+
+    def _chunk_data(self, ts: int) -> None:
+        n = min(self.remaining, len(self.buf) - self.pos)
+        self.body.data(bytes(self.buf[self.pos : self.pos + n]), ts)
+        self.pos += n
+        self.remaining -= n
+        if self.remaining == 0:
+            self.state = CHUNK_END
+
+    def _chunk_end(self, ts: int) -> bool:
+        buf, pos = self.buf, self.pos
+        if buf[pos] == 0x0A:
+            self.pos += 1
+        elif buf[pos] == 0x0D:
+            if pos + 1 >= len(buf):
+                return False
+            if buf[pos + 1] != 0x0A:
+                self._body_broken(ts, "chunk not followed by CRLF")
+                return True
+            self.pos += 2
+        else:
+            self._body_broken(ts, "chunk not followed by CRLF")
+            return True
+        self.state = CHUNK_SIZE
+        return True
+
+    def _trailers(self, ts: int) -> bool:
+        buf, pos = self.buf, self.pos
+        # no trailers: the last chunk is followed by an empty line right away
+        if buf[pos] == 0x0A or buf[pos : pos + 2] == b"\r\n":
+            self.pos += 1 if buf[pos] == 0x0A else 2
+            self._finish_body(ts)
+            return True
+        if buf[pos] == 0x0D and pos + 1 == len(buf):
+            return False
+        end = _find_blank_line(buf, max(pos, self.head_scan - 3))
+        if end < 0:
+            if len(buf) - pos > self.c.limits.max_head:
+                self._body_broken(ts, "trailers too long")
+                return True
+            self.head_scan = len(buf)
+            return False
+        trailers = _parse_fields(bytes(buf[pos:end]).split(b"\n"))
+        self.pos = end
+        self._finish_body(ts, trailers)
+        return True
+
+    def _body_broken(self, ts: int, why: str) -> None:
+        if self.body is not None:
+            self.body.end(ts, complete=False, problem=why)
+            self.body = None
+        self._lose_sync(ts, why)
+
+    # -- losing and finding our place --------------------------------------------------------
+    def _lose_sync(self, ts: int, why: str) -> None:
+        if self.state != RESYNC:
+            self.c.notice(ts, f"{self.side} side: {why}; looking for the next "
+                              f"{'request' if self.is_request else 'response'}")
+        if self.body is not None:
+            self.body.end(ts, complete=False, problem=why)
+            self.body = None
+        self.state = RESYNC
+        self.head_ts = None
+        self.line_start = False  # the bad start at pos is not one: search past it
+
+    def _resync(self, ts: int) -> bool:
+        buf = self.buf
+        kind, at = self.finder.find(buf, self.pos, self.line_start)
+        if kind is None or kind == WAIT:
+            if at > self.pos:
+                self.skipped += at - self.pos
+                self.line_start = buf[at - 1] == 0x0A
+                self.pos = at
+            return False
+        if kind == "h2-preface":  # HTTP/2 after all (prior knowledge on a reused connection)
+            self.c.notice(ts, "HTTP/2 preface inside an HTTP/1 connection: not followed")
+            self.state = OPAQUE
+            self.pos = len(buf)
+            return False
+        self.skipped += at - self.pos
+        if self.skipped:
+            self.c.notice(ts, f"{self.side} side: skipped {self.skipped} bytes that were not the "
+                              f"start of a {'request' if self.is_request else 'response'}")
+        self.skipped = 0
+        self.pos = at
+        self.state = HEAD
+        self.head_ts = None
+        return True
+
+    def gap(self, length: int, ts: int) -> None:
+        """`length` bytes of this direction were lost at the current end of the buffer."""
+        if self.state == OPAQUE:
+            return
+        unparsed = len(self.buf) - self.pos
+        if self.state in (BODY_LEN, CHUNK_DATA) and unparsed == 0 and length <= self.remaining:
+            self.body.gap(length, ts)  # the framing still tells where the body ends
+            self.remaining -= length
+            if self.remaining == 0:
+                if self.state == BODY_LEN:
+                    self._finish_body(ts)
+                else:
+                    self.state = CHUNK_END
+            return
+        if self.state == BODY_CLOSE:
+            self.body.gap(length, ts)
+            return
+        if self.body is not None:
+            self.body.gap(min(length, self.remaining) if self.remaining else length, ts)
+            self.body.end(ts, complete=False, problem="bytes lost")
+            self.body = None
+        if self.state != RESYNC:
+            self.c.notice(ts, f"{self.side} side: {length} bytes lost; looking for the next "
+                              f"{'request' if self.is_request else 'response'}")
+        self.skipped += unparsed
+        self.buf.clear()
+        self.pos = 0
+        self.state = RESYNC
+        self.line_start = True  # after a loss, a new message may well start right away
+
+    def close(self, ts: int, reason: str) -> None:
+        if self.state == BODY_CLOSE and self.body is not None:
+            self.body.end(self.body.last_ts)
+            self.body = None
+        elif self.body is not None:
+            self.body.end(ts, complete=False, problem=f"connection {reason} before the body ended")
+            self.body = None
+        elif self.state in (HEAD, TRAILERS) and self.pos < len(self.buf):
+            self.c.notice(ts, f"{self.side} side: {len(self.buf) - self.pos} bytes of an "
+                              "unfinished head at the end of the connection")
+        elif self.state == RESYNC and self.skipped + len(self.buf) - self.pos:
+            self.c.notice(ts, f"{self.side} side: {self.skipped + len(self.buf) - self.pos} "
+                              "bytes without a message start")
+        self.state = OPAQUE
+
+
+class Http1Connection:
+    """Pairs requests with responses in order; hands bodies their framing."""
+
+    protocol = "http/1.1"
+
+    def __init__(self, out: list, conn: str, pid: int, client_dir: str, limits: Limits,
+                 synced: dict[str, bool]) -> None:
+        self.out, self.conn, self.pid = out, conn, pid
+        self.limits = limits
+        self.client_dir = client_dir
+        server_dir = "recv" if client_dir == "send" else "send"
+        self.sides = {client_dir: _Side(self, True, synced.get(client_dir, False)),
+                      server_dir: _Side(self, False, synced.get(server_dir, False))}
+        self.pending: deque[_Pending] = deque()
+        self.next_stream = 1
+
+    def notice(self, ts: int, text: str) -> None:
+        self.out.append(ProtocolNotice(ts, self.conn, self.pid, text))
+
+    def feed(self, direction: str, data: bytes, ts: int) -> None:
+        self.sides[direction].feed(data, ts)
+
+    def gap(self, direction: str, length: int, ts: int) -> None:
+        self.sides[direction].gap(length, ts)
+
+    def close(self, ts: int, reason: str) -> None:
+        for side in self.sides.values():
+            side.close(ts, reason)
+
+    def _new_stream(self) -> int:
+        s = self.next_stream
+        self.next_stream += 1
+        return s
+
+    def request_head(self, side: _Side, m, headers: Headers, first_ts: int, ts: int) -> None:
+        method = m.group(1).decode("ascii")
+        target = m.group(2).decode("utf-8", "replace")
+        version = "1." + m.group(3).decode()
+        stream = self._new_stream()
+        self.out.append(RequestHead(first_ts, self.conn, self.pid, stream, version, method, target,
+                                    header(headers, "host"), "https", headers, True, ts))
+        expect = header(headers, "expect").lower() == "100-continue"
+        self.pending.append(_Pending(stream, method, first_ts, expect))
+        body = Body(self.out, self.conn, self.pid, stream, REQUEST, headers, first_ts, self.limits)
+        framing, length = _body_framing(headers)
+        if framing == "close":
+            framing = "none"  # a request without a length has no body
+        side.start_body(body, framing, ts, length)
+
+    def response_head(self, side: _Side, m, headers: Headers, first_ts: int, ts: int) -> None:
+        version = "1." + m.group(1).decode()
+        status = int(m.group(2))
+        reason = (m.group(3) or b"").decode("utf-8", "replace").strip()
+        req = self.pending[0] if self.pending else None
+        if req is not None and req.first_ts > first_ts:
+            req = None  # this response began before the oldest request we saw: its request was missed
+        interim = 100 <= status < 200 and status != 101
+        if req is None:
+            stream = self._new_stream()
+            method = ""
+        else:
+            stream, method = req.stream, req.method
+            if not interim:
+                self.pending.popleft()
+        self.out.append(ResponseHead(first_ts, self.conn, self.pid, stream, version, status, reason,
+                                     headers, True, interim, ts))
+        if interim:
+            side.start_body(None, "none", ts)
+            return
+        if req is not None and req.expect_continue:
+            self._request_body_not_sent(req.stream, ts)
+        body = Body(self.out, self.conn, self.pid, stream, RESPONSE, headers, first_ts, self.limits)
+        if status == 101 or (method == "CONNECT" and 200 <= status < 300):
+            side.start_body(body, "opaque", ts)
+            self.sides[self.client_dir].start_body(None, "opaque", ts)
+            self.notice(ts, "protocol switched (upgrade or tunnel): the rest is not HTTP/1")
+            return
+        if method == "HEAD" or status in (204, 304):
+            side.start_body(body, "none", ts)
+            return
+        framing, length = _body_framing(headers)
+        side.start_body(body, framing, ts, length)
+
+    def _request_body_not_sent(self, stream: int, ts: int) -> None:
+        """A final response to `Expect: 100-continue` before any body byte: none will come."""
+        req_side = self.sides[self.client_dir]
+        body = req_side.body
+        if body is not None and body.stream == stream and body.wire == 0 and req_side.state in (
+                BODY_LEN, CHUNK_SIZE):
+            body.end(ts, complete=False, problem="body not sent (the server answered first)")
+            req_side.body = None
+            req_side.state = HEAD
+            req_side.head_ts = None
+
+
+def _find_blank_line(buf, start: int) -> int:
+    """Offset just past the first empty line (CRLF CRLF, or bare LFs) at or after `start`."""
+    a = buf.find(b"\n\r\n", start)
+    b = buf.find(b"\n\n", start)
+    if a < 0 and b < 0:
+        return -1
+    if b < 0 or (0 <= a < b):
+        return a + 3
+    return b + 2
+
+
+def _parse_fields(lines: list[bytes]) -> Headers:
+    out: list[tuple[str, str]] = []
+    for raw in lines:
+        line = raw.rstrip(b"\r")
+        if not line:
+            continue
+        if line[:1] in (b" ", b"\t") and out:  # obsolete line folding
+            name, value = out[-1]
+            out[-1] = (name, value + " " + line.strip().decode("utf-8", "replace"))
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep:
+            continue
+        out.append((name.strip().decode("ascii", "replace").lower(),
+                    value.strip().decode("utf-8", "replace")))
+    return tuple(out)
+
+
+def _body_framing(headers: Headers) -> tuple[str, int]:
+    te = header(headers, "transfer-encoding").lower()
+    if te:
+        if te.rsplit(",", 1)[-1].strip() == "chunked":
+            return "chunked", 0
+        return "close", 0
+    cl = header(headers, "content-length")
+    if cl:
+        try:
+            n = int(cl.split(",")[0].strip())
+            if n >= 0:
+                return ("length" if n else "none"), n
+        except ValueError:
+            pass
+        return "close", 0
+    return "close", 0

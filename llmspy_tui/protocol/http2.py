@@ -1,0 +1,424 @@
+"""Passive HTTP/2: frames via hyperframe, headers via hpack, both directions of a connection.
+
+Each direction has its own HPACK decoder (header blocks are compressed against the sender's
+table). A monitor that joins mid-connection, or loses bytes, has an HPACK table that is missing
+the entries made before; `_Table` knows which entries it has really seen, and an index beyond
+them decodes to "?" and marks the headers incomplete instead of silently naming a wrong header.
+"""
+
+from __future__ import annotations
+
+from hpack import Decoder
+from hpack.exceptions import HPACKError, InvalidTableIndex
+from hpack.table import HeaderTable
+from hyperframe.exceptions import HyperframeError
+from hyperframe.frame import (
+    ContinuationFrame,
+    DataFrame,
+    Frame,
+    GoAwayFrame,
+    HeadersFrame,
+    PushPromiseFrame,
+    RstStreamFrame,
+    SettingsFrame,
+)
+
+from .body import Body, Limits
+from .events import REQUEST, RESPONSE, Headers, ProtocolNotice, RequestHead, ResponseHead, header
+from .sync import H2_PREFACE, WAIT, Finder
+
+UNKNOWN = b"\x00?"  # a table entry the monitor never saw
+_COMPACT_AT = 64 * 1024
+_MAX_TABLE = 1 << 20  # the largest dynamic table accepted from a peer's size update
+
+
+class _Table(HeaderTable):
+    """An HPACK dynamic table that may be missing its older entries (`partial`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.partial = False
+
+    def get_by_index(self, index: int):
+        try:
+            return super().get_by_index(index)
+        except InvalidTableIndex:
+            if self.partial and index > HeaderTable.STATIC_TABLE_LENGTH:
+                return (UNKNOWN, UNKNOWN)
+            raise
+
+
+def _decoder(limits: Limits, partial: bool) -> Decoder:
+    d = Decoder(max_header_list_size=limits.max_header_list)
+    d.header_table = _Table()
+    d.header_table.partial = partial
+    d.max_allowed_table_size = _MAX_TABLE  # a passive observer does not police the peer
+    return d
+
+
+class _Stream:
+    __slots__ = ("sid", "request", "response", "req_head", "resp_final", "req_done", "resp_done",
+                 "method")
+
+    def __init__(self, sid: int) -> None:
+        self.sid = sid
+        self.request: Body | None = None
+        self.response: Body | None = None
+        self.req_head = False
+        self.resp_final = False
+        self.req_done = False
+        self.resp_done = False
+        self.method = ""
+
+
+class _Reader:
+    """Frames of one direction, with its HPACK decoder and any header block in progress."""
+
+    def __init__(self, conn: "H2Connection", direction: str, expect_preface: bool, synced: bool) -> None:
+        self.c = conn
+        self.direction = direction
+        self.buf = bytearray()
+        self.pos = 0
+        self.preface = expect_preface
+        self.synced = synced
+        self.line_start = True
+        self.skipped = 0
+        self.hpack = _decoder(conn.limits, partial=not synced)
+        self.block: bytearray | None = None  # header block fragments awaiting END_HEADERS
+        self.block_frame: HeadersFrame | PushPromiseFrame | None = None
+        self.block_ts = 0
+        self.max_frame = 16384  # the peer's SETTINGS_MAX_FRAME_SIZE, as far as we know
+        self.finder = Finder(request=False, status=False, h2=True)
+        self.skip = 0  # bytes of a frame known to be lost that are still to come
+
+    def feed(self, data: bytes, ts: int) -> None:
+        if self.pos == len(self.buf):
+            self.buf.clear()
+            self.pos = 0
+        elif self.pos > _COMPACT_AT:
+            del self.buf[: self.pos]
+            self.pos = 0
+        self.buf += data
+        self._run(ts)
+
+    def _run(self, ts: int, at_end: bool = False) -> None:
+        buf = self.buf
+        while True:
+            if self.preface:
+                have = len(buf) - self.pos
+                if have < len(H2_PREFACE):
+                    if not H2_PREFACE.startswith(bytes(buf[self.pos :])):
+                        self._lose_sync(ts, "no HTTP/2 preface")
+                        continue
+                    return
+                if buf[self.pos : self.pos + len(H2_PREFACE)] != H2_PREFACE:
+                    self._lose_sync(ts, "no HTTP/2 preface")
+                    continue
+                self.pos += len(H2_PREFACE)
+                self.preface = False
+            if not self.synced:
+                if not self._resync(ts, at_end):
+                    return
+                continue
+            if len(buf) - self.pos < 9:
+                return
+            try:
+                frame, length = Frame.parse_frame_header(memoryview(buf)[self.pos : self.pos + 9])
+            except (HyperframeError, ValueError) as e:
+                self._lose_sync(ts, f"bad frame header ({e})")
+                continue
+            if length > (1 << 24) - 1:
+                self._lose_sync(ts, "frame too long")
+                continue
+            end = self.pos + 9 + length
+            if end > len(buf):
+                return
+            body = memoryview(buf)[self.pos + 9 : end]
+            try:
+                frame.parse_body(body)
+            except (HyperframeError, ValueError, IndexError) as e:
+                body.release()
+                self.pos = end  # the frame's extent is known: skip just this frame
+                self.c.notice(ts, f"{self.direction}: malformed {type(frame).__name__} "
+                                  f"on stream {frame.stream_id} skipped ({e})")
+                continue
+            self.pos = end
+            try:
+                self.c.frame(self, frame, ts)
+            finally:
+                body.release()
+
+    # -- header blocks ---------------------------------------------------------------------
+    def decode_block(self, block: bytes) -> tuple[Headers | None, bool]:
+        """(headers, all known); headers None when the block could not be decoded."""
+        try:
+            pairs = self.hpack.decode(block, raw=True)
+        except (HPACKError, IndexError, ValueError, UnicodeDecodeError):
+            # The table may now hold half a block's changes: only later entries can be trusted.
+            self.hpack = _decoder(self.c.limits, partial=True)
+            return None, False
+        known = True
+        out = []
+        for name, value in pairs:
+            if name == UNKNOWN:
+                known = False
+                continue
+            if value == UNKNOWN:
+                known = False
+                value = b"?"
+            out.append((name.decode("utf-8", "replace").lower(), value.decode("utf-8", "replace")))
+        return tuple(out), known
+
+    # -- resync ----------------------------------------------------------------------------
+    def _lose_sync(self, ts: int, why: str) -> None:
+        if self.synced or self.preface:
+            self.c.notice(ts, f"{self.direction}: {why}; looking for the next frame")
+        self.preface = False
+        self.synced = False
+        self.line_start = False
+        self.block = None
+        self.block_frame = None
+        self.hpack.header_table.partial = True
+
+    def _resync(self, ts: int, at_end: bool) -> bool:
+        self.finder.max_frame = max(self.max_frame, 16384)
+        kind, at = self.finder.find(self.buf, self.pos, self.line_start, at_end)
+        if kind is None or kind == WAIT:
+            if at > self.pos:
+                self.skipped += at - self.pos
+                self.pos = at
+            return False
+        self.skipped += at - self.pos
+        if self.skipped:
+            self.c.notice(ts, f"{self.direction}: skipped {self.skipped} bytes to the next frame")
+        self.skipped = 0
+        self.pos = at
+        self.synced = True
+        return True
+
+    def gap(self, length: int, ts: int) -> None:
+        self.skipped += len(self.buf) - self.pos
+        self.buf.clear()
+        self.pos = 0
+        if self.synced or self.preface:
+            self.c.notice(ts, f"{self.direction}: {length} bytes lost; looking for the next frame")
+        if self.block is not None:
+            self.c.lost_block(self, ts)
+        self.synced = False
+        self.preface = False
+        self.line_start = True
+        self.block = None
+        self.block_frame = None
+        # Lost bytes may have held header blocks: entries after this are trusted, older ones not.
+        self.hpack.header_table.partial = True
+
+    def finish(self, ts: int) -> None:
+        if not self.synced and len(self.buf) > self.pos:
+            self._run(ts, at_end=True)
+        left = self.skipped + len(self.buf) - self.pos
+        if left:
+            self.c.notice(ts, f"{self.direction}: {left} bytes that were not whole HTTP/2 frames")
+
+
+class H2Connection:
+    protocol = "h2"
+
+    def __init__(self, out: list, conn: str, pid: int, client_dir: str, limits: Limits,
+                 synced: dict[str, bool], preface: bool) -> None:
+        self.out, self.conn, self.pid = out, conn, pid
+        self.limits = limits
+        self.client_dir = client_dir
+        server_dir = "recv" if client_dir == "send" else "send"
+        self.readers = {
+            client_dir: _Reader(self, client_dir, preface and synced.get(client_dir, False),
+                                synced.get(client_dir, False)),
+            server_dir: _Reader(self, server_dir, False, synced.get(server_dir, False)),
+        }
+        self.streams: dict[int, _Stream] = {}
+        self._swapped = False
+
+    def notice(self, ts: int, text: str) -> None:
+        self.out.append(ProtocolNotice(ts, self.conn, self.pid, text))
+
+    def feed(self, direction: str, data: bytes, ts: int) -> None:
+        self.readers[direction].feed(data, ts)
+
+    def gap(self, direction: str, length: int, ts: int) -> None:
+        self.readers[direction].gap(length, ts)
+
+    def close(self, ts: int, reason: str) -> None:
+        for r in self.readers.values():
+            r.finish(ts)
+        for st in list(self.streams.values()):
+            self._end_stream(st, ts, f"connection {reason} before the stream ended")
+        self.streams.clear()
+
+    # -- frames ----------------------------------------------------------------------------
+    def _stream(self, sid: int, ts: int) -> _Stream:
+        st = self.streams.get(sid)
+        if st is None:
+            if len(self.streams) >= self.limits.max_streams:
+                oldest = min(self.streams)
+                self._end_stream(self.streams.pop(oldest), ts, "too many open streams: dropped")
+            st = self.streams[sid] = _Stream(sid)
+        return st
+
+    def frame(self, reader: _Reader, frame, ts: int) -> None:
+        from_client = reader.direction == self.client_dir
+        if reader.block is not None and not isinstance(frame, ContinuationFrame):
+            self.notice(ts, f"{reader.direction}: header block on stream "
+                            f"{reader.block_frame.stream_id} interrupted by another frame")
+            self.lost_block(reader, ts)
+        t = type(frame)
+        if t is DataFrame:
+            st = self._stream(frame.stream_id, ts)
+            body = self._body(st, from_client, ts, headless=True)
+            if body is not None:
+                body.data(bytes(frame.data), ts)
+            if "END_STREAM" in frame.flags:
+                self._end_side(st, from_client, ts)
+        elif t is HeadersFrame or t is PushPromiseFrame:
+            reader.block = bytearray(frame.data)
+            reader.block_frame = frame
+            reader.block_ts = ts
+            if "END_HEADERS" in frame.flags:
+                self._block_done(reader, ts)
+        elif t is ContinuationFrame:
+            if reader.block is None or reader.block_frame.stream_id != frame.stream_id:
+                # its HEADERS was not seen: the fragment cannot be decoded, and it may have
+                # changed the table
+                reader.hpack.header_table.partial = True
+                return
+            reader.block += frame.data
+            if len(reader.block) > self.limits.max_header_list:
+                self.notice(ts, f"{reader.direction}: header block over "
+                                f"{self.limits.max_header_list} bytes dropped")
+                self.lost_block(reader, ts)
+                return
+            if "END_HEADERS" in frame.flags:
+                self._block_done(reader, ts)
+        elif t is RstStreamFrame:
+            st = self.streams.get(frame.stream_id)
+            if st is not None:
+                self._end_stream(st, ts, f"stream reset by the {'client' if from_client else 'server'}"
+                                         f" (error code {frame.error_code})")
+        elif t is SettingsFrame:
+            size = frame.settings.get(SettingsFrame.MAX_FRAME_SIZE)
+            if size:  # applies to what the other side sends
+                self._other(reader).max_frame = size
+        elif t is GoAwayFrame:
+            self.notice(ts, f"{'client' if from_client else 'server'} sent GOAWAY (last stream "
+                            f"{frame.last_stream_id}, error code {frame.error_code})")
+        # PRIORITY, PING, WINDOW_UPDATE and extension frames carry nothing to show
+
+    def _other(self, reader: _Reader) -> _Reader:
+        return next(r for r in self.readers.values() if r is not reader)
+
+    def lost_block(self, reader: _Reader, ts: int) -> None:
+        """A header block that will never be complete: its stream's head is unknown."""
+        frame = reader.block_frame
+        reader.block = None
+        reader.block_frame = None
+        reader.hpack.header_table.partial = True
+        if frame is not None:
+            st = self.streams.get(frame.stream_id)
+            if st is not None:
+                self._end_stream(st, ts, "header block lost")
+
+    def _block_done(self, reader: _Reader, ts: int) -> None:
+        frame, block, first_ts = reader.block_frame, bytes(reader.block), reader.block_ts
+        reader.block = None
+        reader.block_frame = None
+        headers, known = reader.decode_block(block)
+        from_client = reader.direction == self.client_dir
+        if headers is None:
+            self.notice(ts, f"{reader.direction}: headers of stream {frame.stream_id} could not "
+                            "be decoded (HPACK state predates the monitor)")
+            headers, known = (), False
+        if type(frame) is PushPromiseFrame:
+            st = self._stream(frame.promised_stream_id, ts)
+            self._request_head(st, headers, known, first_ts, ts, pushed=True)
+            self._end_side(st, True, ts)
+            return
+        st = self._stream(frame.stream_id, ts)
+        end_stream = "END_STREAM" in frame.flags
+        pseudo = {k for k, _ in headers if k.startswith(":")}
+        if from_client and ":status" in pseudo or (not from_client and ":method" in pseudo):
+            self._swap_roles(ts)  # the process is the server on this connection
+            from_client = not from_client
+        if from_client:
+            if not st.req_head:
+                self._request_head(st, headers, known, first_ts, ts)
+                if end_stream:
+                    self._end_side(st, True, ts)
+            elif end_stream:
+                self._end_side(st, True, ts, trailers=headers)
+        else:
+            if not st.resp_final:
+                status_text = header(headers, ":status")
+                status = int(status_text) if status_text.isdigit() else 0
+                interim = 100 <= status < 200
+                self.out.append(ResponseHead(first_ts, self.conn, self.pid, st.sid, "2", status, "",
+                                             _plain(headers), known, interim, ts))
+                if not interim:
+                    st.resp_final = True
+                    st.response = Body(self.out, self.conn, self.pid, st.sid, RESPONSE, headers,
+                                       first_ts, self.limits)
+                    if end_stream:
+                        self._end_side(st, False, ts)
+            elif end_stream:
+                self._end_side(st, False, ts, trailers=headers)
+
+    def _swap_roles(self, ts: int) -> None:
+        if self._swapped:
+            return
+        self._swapped = True
+        self.client_dir = "recv" if self.client_dir == "send" else "send"
+        self.notice(ts, "the traced process is the server on this connection")
+
+    def _request_head(self, st: _Stream, headers: Headers, known: bool, first_ts: int, ts: int,
+                      pushed: bool = False) -> None:
+        st.req_head = True
+        st.method = header(headers, ":method")
+        self.out.append(RequestHead(first_ts, self.conn, self.pid, st.sid, "2", st.method,
+                                    header(headers, ":path"), header(headers, ":authority"),
+                                    header(headers, ":scheme"), _plain(headers), known, ts))
+        st.request = Body(self.out, self.conn, self.pid, st.sid, REQUEST, headers, first_ts, self.limits)
+        if pushed:
+            self.notice(ts, f"server push: stream {st.sid} promised")
+
+    def _body(self, st: _Stream, from_client: bool, ts: int, headless: bool) -> Body | None:
+        body = st.request if from_client else st.response
+        if body is None and headless and not (st.req_done if from_client else st.resp_done):
+            # DATA for a stream whose headers came before the monitor joined
+            side = REQUEST if from_client else RESPONSE
+            body = Body(self.out, self.conn, self.pid, st.sid, side, (), ts, self.limits)
+            body.problems.append("headers not seen (joined mid-stream)")
+            if from_client:
+                st.request = body
+            else:
+                st.response = body
+        return body
+
+    def _end_side(self, st: _Stream, from_client: bool, ts: int, trailers: Headers = ()) -> None:
+        body = self._body(st, from_client, ts, headless=False)
+        if body is not None:
+            body.end(ts, trailers=_plain(trailers))
+        if from_client:
+            st.req_done = True
+        else:
+            st.resp_done = True
+        if st.req_done and st.resp_done:
+            self.streams.pop(st.sid, None)
+
+    def _end_stream(self, st: _Stream, ts: int, problem: str) -> None:
+        for body in (st.request, st.response):
+            if body is not None and not body.ended:
+                body.end(ts, complete=False, problem=problem)
+        st.req_done = st.resp_done = True
+        self.streams.pop(st.sid, None)
+
+
+def _plain(headers: Headers) -> Headers:
+    """Headers without the pseudo-headers (those are the head's own fields)."""
+    return tuple((k, v) for k, v in headers if not k.startswith(":"))
