@@ -56,10 +56,10 @@ def run(tls_cert, tmp_path_factory):
     server = TlsServer(cert, key, work / "server")
     mon = Monitor(work, ["--show-secrets"])
     clients: dict[str, dict] = {}
-    url = f"https://localhost:{server.port}/bulk?size={REPLY_SIZE}"
+    url = f"https://localhost:{server.port}/bulk?size={REPLY_SIZE}&plain=1"
     try:
         p = run_client([sys.executable, str(CLIENTS / "py_httpclient.py"), str(cert), str(server.port),
-                        f"/bulk?size={REPLY_SIZE}", str(body)])
+                        f"/bulk?size={REPLY_SIZE}&plain=1", str(body)])
         clients["python-http.client"] = {"pid": p.pid, "exe": sys.executable, "out": p.stdout}
         p = run_client([CURL, "--http2", "-sS", "--cacert", str(cert), "--data-binary", f"@{body}",
                         "-H", "content-type: application/json", "-o", "/dev/null",
@@ -189,7 +189,7 @@ def test_terminating_signals_leave_a_complete_recording(tls_cert, tmp_path, sig)
     mon = Monitor(tmp_path, ["-c", "curl"])
     try:
         p = run_client([CURL, "-sS", "--cacert", str(cert), "-o", "/dev/null",
-                        f"https://localhost:{server.port}/bulk?size=100000"])
+                        f"https://localhost:{server.port}/bulk?size=100000&plain=1"])
         server.connections(wait_for=1)
     finally:
         rc = mon.stop(getattr(signal, sig))

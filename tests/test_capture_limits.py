@@ -31,9 +31,9 @@ def run(tls_cert, tmp_path_factory):
     mon = Monitor(work, ["--show-secrets", "--max-capture", "64K", "-c", "python"])
     try:
         py = run_client([sys.executable, str(CLIENTS / "py_httpclient.py"), str(cert), str(server.port),
-                         "/bulk?size=5000", str(body)])
+                         "/bulk?size=5000&plain=1", str(body)])
         curl = run_client([shutil.which("curl"), "-sS", "--cacert", str(cert), "-o", "/dev/null",
-                           f"https://localhost:{server.port}/bulk?size=5000"])
+                           f"https://localhost:{server.port}/bulk?size=5000&plain=1"])
         server.connections(wait_for=2)
     finally:
         rc = mon.stop()

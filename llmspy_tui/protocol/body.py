@@ -3,6 +3,7 @@ message's end out. Shared by HTTP/1 and HTTP/2, which differ only in how bodies 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .content import make_decoder
@@ -21,11 +22,14 @@ class Limits:
     resync_window: int = 256 * 1024  # bytes kept while looking for the next message
 
 
+_SSE_SNIFF = re.compile(rb"(?:^|\n)(?:data|event):")
+
+
 class Body:
     """State of one request or response body, appending its events to `out`."""
 
     __slots__ = ("out", "conn", "pid", "stream", "side", "first_ts", "last_ts", "wire", "decoded",
-                 "problems", "_decoder", "_framer", "ended")
+                 "problems", "_decoder", "_framer", "ended", "_sniff")
 
     def __init__(self, out: list, conn: str, pid: int, stream: int, side: str, headers: Headers,
                  first_ts: int, limits: Limits, streamable: bool = True) -> None:
@@ -40,6 +44,8 @@ class Body:
         if self._decoder is not None and self._decoder.problem:
             self.problems.append(self._decoder.problem)
         self._framer = framer_for(header(headers, "content-type")) if streamable else None
+        # Without headers (joined mid-stream) an event stream is recognised by its first bytes.
+        self._sniff = streamable and not headers
 
     def data(self, chunk: bytes, ts: int) -> None:
         if not chunk:
@@ -54,6 +60,10 @@ class Body:
         if not chunk:
             return
         self.decoded += len(chunk)
+        if self._sniff:
+            self._sniff = False
+            if self._framer is None and _SSE_SNIFF.search(chunk, 0, 4096):
+                self._framer = SseFramer()
         self.out.append(BodyData(ts, self.conn, self.pid, self.stream, self.side, chunk))
         if self._framer is not None:
             self._items(self._framer.feed(chunk), ts)
@@ -74,6 +84,14 @@ class Body:
         self.last_ts = ts
         self.wire += length
         self.problems.append(f"{length} body bytes not captured")
+        if self._decoder is not None and self._decoder.active:
+            self._decoder.problem = "compressed body broken by missing bytes"
+        if self._framer is not None:
+            self._items(self._framer.gap(), ts)
+
+    def damaged(self, why: str, ts: int) -> None:
+        """Bytes may be missing from this body, at an unknown place."""
+        self.problems.append(why)
         if self._decoder is not None and self._decoder.active:
             self._decoder.problem = "compressed body broken by missing bytes"
         if self._framer is not None:

@@ -40,7 +40,6 @@ class _Side:
         self.buf = bytearray()
         self.pos = 0
         self.state = HEAD if synced else RESYNC
-        self.line_start = True  # buf[pos] begins a line (for resync)
         self.head_ts: int | None = None  # ts of the first byte of the head being collected
         self.head_scan = 0  # where the search for the head's end resumes
         self.remaining = 0
@@ -241,15 +240,16 @@ class _Side:
             self.body = None
         self.state = RESYNC
         self.head_ts = None
-        self.line_start = False  # the bad start at pos is not one: search past it
+        if self.pos < len(self.buf):  # what failed at pos is not a start: search past it
+            self.pos += 1
+            self.skipped += 1
 
     def _resync(self, ts: int) -> bool:
         buf = self.buf
-        kind, at = self.finder.find(buf, self.pos, self.line_start)
+        kind, at = self.finder.find(buf, self.pos)
         if kind is None or kind == WAIT:
             if at > self.pos:
                 self.skipped += at - self.pos
-                self.line_start = buf[at - 1] == 0x0A
                 self.pos = at
             return False
         if kind == "h2-preface":  # HTTP/2 after all (prior knowledge on a reused connection)
@@ -295,7 +295,6 @@ class _Side:
         self.buf.clear()
         self.pos = 0
         self.state = RESYNC
-        self.line_start = True  # after a loss, a new message may well start right away
 
     def close(self, ts: int, reason: str) -> None:
         if self.state == BODY_CLOSE and self.body is not None:

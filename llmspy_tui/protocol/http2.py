@@ -29,7 +29,9 @@ from .sync import H2_PREFACE, WAIT, Finder
 
 UNKNOWN = b"\x00?"  # a table entry the monitor never saw
 _COMPACT_AT = 64 * 1024
-_MAX_TABLE = 1 << 20  # the largest dynamic table accepted from a peer's size update
+_MAX_TABLE = 1 << 20
+# With some headers unknown, so is the body's meaning (its Content-Encoding may be among them).
+_PARTIAL_HEADERS = "some headers unknown (compressed against a table that predates the monitor)"  # the largest dynamic table accepted from a peer's size update
 
 
 class _Table(HeaderTable):
@@ -81,7 +83,6 @@ class _Reader:
         self.pos = 0
         self.preface = expect_preface
         self.synced = synced
-        self.line_start = True
         self.skipped = 0
         self.hpack = _decoder(conn.limits, partial=not synced)
         self.block: bytearray | None = None  # header block fragments awaiting END_HEADERS
@@ -126,9 +127,7 @@ class _Reader:
                 frame, length = Frame.parse_frame_header(memoryview(buf)[self.pos : self.pos + 9])
             except (HyperframeError, ValueError) as e:
                 self._lose_sync(ts, f"bad frame header ({e})")
-                continue
-            if length > (1 << 24) - 1:
-                self._lose_sync(ts, "frame too long")
+                self.pos += 1  # not a frame: never look at this same byte again
                 continue
             end = self.pos + 9 + length
             if end > len(buf):
@@ -175,14 +174,13 @@ class _Reader:
             self.c.notice(ts, f"{self.direction}: {why}; looking for the next frame")
         self.preface = False
         self.synced = False
-        self.line_start = False
         self.block = None
         self.block_frame = None
         self.hpack.header_table.partial = True
 
     def _resync(self, ts: int, at_end: bool) -> bool:
         self.finder.max_frame = max(self.max_frame, 16384)
-        kind, at = self.finder.find(self.buf, self.pos, self.line_start, at_end)
+        kind, at = self.finder.find(self.buf, self.pos, at_end)
         if kind is None or kind == WAIT:
             if at > self.pos:
                 self.skipped += at - self.pos
@@ -206,7 +204,6 @@ class _Reader:
             self.c.lost_block(self, ts)
         self.synced = False
         self.preface = False
-        self.line_start = True
         self.block = None
         self.block_frame = None
         # Lost bytes may have held header blocks: entries after this are trusted, older ones not.
@@ -245,6 +242,13 @@ class H2Connection:
 
     def gap(self, direction: str, length: int, ts: int) -> None:
         self.readers[direction].gap(length, ts)
+        # Which stream the lost bytes belonged to is unknown: every body open in that direction
+        # may be missing data, and says so.
+        from_client = direction == self.client_dir
+        for st in self.streams.values():
+            body = st.request if from_client else st.response
+            if body is not None and not body.ended:
+                body.damaged(f"{length} bytes of the connection lost while it was open", ts)
 
     def close(self, ts: int, reason: str) -> None:
         for r in self.readers.values():
@@ -364,6 +368,8 @@ class H2Connection:
                     st.resp_final = True
                     st.response = Body(self.out, self.conn, self.pid, st.sid, RESPONSE, headers,
                                        first_ts, self.limits)
+                    if not known:
+                        st.response.problems.append(_PARTIAL_HEADERS)
                     if end_stream:
                         self._end_side(st, False, ts)
             elif end_stream:
@@ -379,11 +385,15 @@ class H2Connection:
     def _request_head(self, st: _Stream, headers: Headers, known: bool, first_ts: int, ts: int,
                       pushed: bool = False) -> None:
         st.req_head = True
-        st.method = header(headers, ":method")
+        missing = "" if known else "?"  # a pseudo-header lost with the HPACK state is unknown
+        st.method = header(headers, ":method", missing)
         self.out.append(RequestHead(first_ts, self.conn, self.pid, st.sid, "2", st.method,
-                                    header(headers, ":path"), header(headers, ":authority"),
-                                    header(headers, ":scheme"), _plain(headers), known, ts))
+                                    header(headers, ":path", missing),
+                                    header(headers, ":authority", missing),
+                                    header(headers, ":scheme", missing), _plain(headers), known, ts))
         st.request = Body(self.out, self.conn, self.pid, st.sid, REQUEST, headers, first_ts, self.limits)
+        if not known:
+            st.request.problems.append(_PARTIAL_HEADERS)
         if pushed:
             self.notice(ts, f"server push: stream {st.sid} promised")
 

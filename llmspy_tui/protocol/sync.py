@@ -82,9 +82,9 @@ def line_ok(buf, p: int, pattern: re.Pattern, at_end: bool):
 class Finder:
     """Looks for the next message start in a buffer.
 
-    Line-based starts (request line, status line, HTTP/2 preface) count only at the beginning of
-    a line: after a line feed, or at `pos` when the caller knows a line starts there (stream
-    start, after a gap). HTTP/2 frames count anywhere, if three whole plausible frames follow.
+    A start is a complete request line (known method, target, HTTP/1.x), a status line, the
+    HTTP/2 preface, or three whole plausible HTTP/2 frames in a row. Starts are not required to
+    begin a line: a request follows the previous body directly, with no line feed between.
     """
 
     def __init__(self, request: bool, status: bool, h2: bool, max_frame: int = 16384) -> None:
@@ -95,9 +95,9 @@ class Finder:
             alts += [m + b" " for m in METHODS] + [b"PRI \\* HTTP/2\\.0\r"]
         if status:
             alts.append(rb"HTTP/1\.[01] ")
-        self._line_start = re.compile(b"|".join(alts)) if alts else None
+        self._starts = re.compile(b"|".join(alts)) if alts else None
 
-    def find(self, buf, pos: int, line_start: bool, at_end: bool = False):
+    def find(self, buf, pos: int, at_end: bool = False):
         """-> (kind, offset) for a start found, (WAIT, keep) or (None, keep).
 
         kind is "h1-request", "h1-status", "h2-preface" or "h2-frames". With WAIT or None,
@@ -108,7 +108,7 @@ class Finder:
         c1 = c2 = -2  # -2: not looked up yet; -1: none
         while True:
             if c1 == -2:
-                c1, i = self._next_line(buf, i, pos, line_start)
+                c1 = self._next_line(buf, i)
             if c2 == -2:
                 c2 = self._next_h2(buf, j) if self.h2 else -1
             if c1 < 0 and c2 < 0:
@@ -131,18 +131,11 @@ class Finder:
         keep = max(pos, n - 24)
         return None, keep
 
-    def _next_line(self, buf, i: int, pos: int, line_start: bool):
-        if self._line_start is None:
-            return -1, i
-        while True:
-            m = self._line_start.search(buf, i)
-            if m is None:
-                # a start may be cut off at the end: a line feed in the tail keeps it (see find)
-                return -1, i
-            p = m.start()
-            if (p == pos and line_start) or (p > 0 and buf[p - 1] == 10):
-                return p, p
-            i = p + 1
+    def _next_line(self, buf, i: int) -> int:
+        if self._starts is None:
+            return -1
+        m = self._starts.search(buf, i)
+        return -1 if m is None else m.start()
 
     def _judge_line(self, buf, p: int, at_end: bool):
         b0 = buf[p]

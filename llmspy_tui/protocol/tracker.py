@@ -25,7 +25,6 @@ class _Direction:
     expected: int = 0  # next stream offset
     buf: bytearray = field(default_factory=bytearray)  # held while the protocol is unknown
     pos: int = 0
-    line_start: bool = True
     skipped: int = 0
 
 
@@ -135,18 +134,16 @@ class ProtocolTracker:
             d.skipped += len(d.buf) - d.pos
             d.buf.clear()
             d.pos = 0
-            d.line_start = True
 
     def _data(self, c: _Conn, direction: str, d: _Direction, data: bytes, ts: int) -> None:
         if c.handler is not None:
             c.handler.feed(direction, data, ts)
             return
         d.buf += data
-        kind, at = c.finder.find(d.buf, d.pos, d.line_start)
+        kind, at = c.finder.find(d.buf, d.pos)
         if kind is None or kind == WAIT:
             if at > d.pos:
                 d.skipped += at - d.pos
-                d.line_start = d.buf[at - 1] == 0x0A
                 d.pos = at
             if d.pos > self.limits.resync_window:
                 del d.buf[: d.pos]

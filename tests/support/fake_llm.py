@@ -113,6 +113,10 @@ def respond(method: str, path: str, body: bytes) -> tuple[int, str, list[bytes]]
         params = dict(p.partition("=")[::2] for p in query.split("&") if p)
         size = max(32, int(params.get("size", "65536")))
         return 200, "application/json", [bulk_body(size, body[:4096])]
+    if route.endswith("/v1/models"):
+        models = [{"id": m, "object": "model", "created": 1763769600, "owned_by": "loopback"}
+                  for m in ("gpt-4o", "gpt-4o-mini", "claude-3-5-haiku-20241022")]
+        return 200, "application/json", [json.dumps({"object": "list", "data": models}).encode()]
     try:
         req = json.loads(body or b"{}")
     except ValueError:

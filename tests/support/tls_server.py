@@ -8,6 +8,9 @@ D/conn-N.recv and D/conn-N.sent when the connection ends: the ground truth the c
 from __future__ import annotations
 
 import argparse
+import base64
+import gzip
+import json
 import os
 import socket
 import ssl
@@ -15,9 +18,11 @@ import sys
 import threading
 from pathlib import Path
 
+import brotli
 import h2.config
 import h2.connection
 import h2.events
+import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_llm import respond  # noqa: E402
@@ -25,13 +30,37 @@ from fake_llm import respond  # noqa: E402
 STREAM_PAUSE = 0.0  # seconds between SSE events (set by --sse-pause)
 
 
+ENCODERS = {"gzip": gzip.compress, "br": brotli.compress,
+            "zstd": lambda b: zstandard.ZstdCompressor().compress(b)}
+
+
+def choose_encoding(accept: str, ctype: str, path: str = "") -> str:
+    """Like a real API front end: compress JSON for a client that asks, never an event stream.
+    `plain` in the query turns it off (capture tests count raw bytes)."""
+    if ctype.startswith("text/event-stream") or "plain" in path.partition("?")[2]:
+        return ""
+    for coding in (c.split(";")[0].strip().lower() for c in accept.split(",")):
+        if coding in ENCODERS:
+            return coding
+    return ""
+
+
 class LoggedConn:
-    """A TLS socket that keeps every plaintext byte it moves."""
+    """A TLS socket that keeps every plaintext byte it moves, and each exchange as HTTP."""
 
     def __init__(self, sock: ssl.SSLSocket) -> None:
         self.sock = sock
         self.received = bytearray()
         self.sent = bytearray()
+        self.exchanges: list[dict] = []
+
+    def log(self, stream: int, method: str, path: str, req_body: bytes, status: int, ctype: str,
+            encoding: str, resp_body: bytes, events: int) -> None:
+        self.exchanges.append({
+            "stream": stream, "method": method, "path": path,
+            "request_body": base64.b64encode(req_body).decode(), "status": status,
+            "content_type": ctype, "content_encoding": encoding,
+            "response_body": base64.b64encode(resp_body).decode(), "sse_events": events})
 
     def recv(self, n: int = 65536) -> bytes:
         data = self.sock.recv(n)
@@ -86,6 +115,10 @@ def serve_http1(c: LoggedConn, first: bytes) -> None:
             body, buf = buf[:length], buf[length:]
         status, ctype, parts = respond(method, path, bytes(body))
         close = headers.get("connection", "").lower() == "close"
+        encoding = choose_encoding(headers.get("accept-encoding", ""), ctype, path)
+        stream_no = len(c.exchanges) + 1
+        c.log(stream_no, method, path, bytes(body), status, ctype, encoding, b"".join(parts),
+              len(parts) if ctype.startswith("text/event-stream") else 0)
         if ctype.startswith("text/event-stream"):
             c.send(f"HTTP/1.1 {status} OK\r\ncontent-type: {ctype}\r\ntransfer-encoding: chunked\r\n"
                    f"cache-control: no-cache\r\n\r\n".encode())
@@ -96,8 +129,14 @@ def serve_http1(c: LoggedConn, first: bytes) -> None:
             c.send(b"0\r\n\r\n")
         else:
             payload = b"".join(parts)
+            extra = ""
+            if encoding:
+                payload = ENCODERS[encoding](payload)
+                extra += f"content-encoding: {encoding}\r\n"
+            if close:
+                extra += "connection: close\r\n"
             c.send(f"HTTP/1.1 {status} OK\r\ncontent-type: {ctype}\r\ncontent-length: {len(payload)}\r\n"
-                   f"{'connection: close' + chr(13) + chr(10) if close else ''}\r\n".encode() + payload)
+                   f"{extra}\r\n".encode() + payload)
         if close:
             return
 
@@ -146,8 +185,16 @@ def serve_h2(c: LoggedConn, first: bytes) -> None:
             elif isinstance(ev, h2.events.StreamEnded):
                 req = requests.pop(ev.stream_id)
                 hdrs = req["headers"]
-                status, ctype, parts = respond(hdrs[b":method"].decode(), hdrs[b":path"].decode(), bytes(req["body"]))
-                conn.send_headers(ev.stream_id, [(":status", str(status)), ("content-type", ctype)])
+                method, path = hdrs[b":method"].decode(), hdrs[b":path"].decode()
+                status, ctype, parts = respond(method, path, bytes(req["body"]))
+                encoding = choose_encoding(hdrs.get(b"accept-encoding", b"").decode(), ctype, path)
+                c.log(ev.stream_id, method, path, bytes(req["body"]), status, ctype, encoding,
+                      b"".join(parts), len(parts) if ctype.startswith("text/event-stream") else 0)
+                resp_headers = [(":status", str(status)), ("content-type", ctype)]
+                if encoding:
+                    resp_headers.append(("content-encoding", encoding))
+                    parts = [ENCODERS[encoding](b"".join(parts))]
+                conn.send_headers(ev.stream_id, resp_headers)
                 if ctype.startswith("text/event-stream"):
                     for part in parts:
                         conn.send_data(ev.stream_id, part)
@@ -179,6 +226,7 @@ def handle(raw: socket.socket, ctx: ssl.SSLContext, n: int, log_dir: Path) -> No
         if c is not None:
             (log_dir / f"conn-{n}.recv").write_bytes(bytes(c.received))
             (log_dir / f"conn-{n}.sent").write_bytes(bytes(c.sent))
+            (log_dir / f"conn-{n}.http.json").write_text(json.dumps(c.exchanges))
             (log_dir / f"conn-{n}.done").write_text("")
         raw.close()
 

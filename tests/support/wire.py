@@ -156,3 +156,50 @@ def to_chunks(conv: Conversation, pid: int = 4242, ssl: int = 0x5eed, splits=Non
             if not same_ts:
                 ts += 1000
     return out
+
+
+def run(conv: Conversation, splits=None, same_ts: bool = True, tracker=None, close: bool = True,
+        **kw) -> list:
+    """Protocol events for a conversation fed as capture chunks, ended by SSL_free."""
+    from llmspy_tui.capture.events import ConnClosed
+    from llmspy_tui.protocol import ProtocolTracker
+
+    t = tracker or ProtocolTracker()
+    chunks = to_chunks(conv, splits=splits, same_ts=same_ts, **kw)
+    events = t.feed_many(chunks)
+    if close and chunks:
+        events += t.feed(ConnClosed(chunks[-1].ts, chunks[0].pid, chunks[0].conn))
+    assert t.internal_errors == 0, [e for e in events if type(e).__name__ == "ProtocolNotice"]
+    return events
+
+
+def normalize(events: list) -> list:
+    """Events with each message's body data merged into one, so chunking cannot show."""
+    from llmspy_tui.protocol.events import BodyData
+
+    out: list = []
+    where: dict = {}
+    for e in events:
+        if type(e) is BodyData:
+            key = (e.conn, e.stream, e.side)
+            if key in where:
+                i = where[key]
+                out[i] = BodyData(out[i].ts, e.conn, e.pid, e.stream, e.side, out[i].data + e.data)
+                continue
+            where[key] = len(out)
+        elif type(e).__name__ == "MessageEnd":
+            where.pop((e.conn, e.stream, e.side), None)
+        out.append(e)
+    return out
+
+
+def of(events: list, cls) -> list:
+    return [e for e in events if type(e).__name__ == cls]
+
+
+def bodies(events: list) -> dict:
+    """{(stream, side): decoded body bytes}."""
+    out: dict = {}
+    for e in of(events, "BodyData"):
+        out[(e.stream, e.side)] = out.get((e.stream, e.side), b"") + e.data
+    return out
