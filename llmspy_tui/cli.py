@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true",
                    help="with --headless: one JSON line per captured TLS chunk (ts, pid, tid, comm, exe, "
                    "conn, dir, offset, len, data_b64)")
+    p.add_argument("--http", action="store_true",
+                   help="with --headless: one JSON line per reconstructed HTTP event (connection, "
+                   "request, response, body, sse, json_item, end, gap, notice, close)")
     p.add_argument("-p", "--pid", type=int, action="append", default=[], metavar="PID",
                    help="only this process (repeatable)")
     p.add_argument("-c", "--comm", action="append", default=[], metavar="NAME",
@@ -102,10 +105,12 @@ def run(args: argparse.Namespace) -> int:
             "llmspy-tui: the full-screen monitor is not available in this version; "
             "use --headless --raw for JSON lines of captured TLS data."
         )
-    if not args.raw:
+    if args.raw and args.http:
+        raise UserError("llmspy-tui: choose one of --raw and --http")
+    if not args.raw and not args.http:
         raise UserError(
-            "llmspy-tui: --headless currently needs --raw (one line per captured TLS chunk); "
-            "per-exchange output comes with the HTTP and provider layers."
+            "llmspy-tui: --headless currently needs --raw (one line per captured TLS chunk) or "
+            "--http (one line per HTTP event); per-exchange LLM output comes with the provider layer."
         )
     if args.demo:
         if args.replay:
@@ -114,10 +119,10 @@ def run(args: argparse.Namespace) -> int:
     if args.replay and args.record:
         raise UserError("llmspy-tui: --record and --replay cannot be combined")
 
-    from .headless import RawPrinter
+    from .headless import HttpPrinter, RawPrinter
 
-    printer = RawPrinter(sys.stdout.buffer, show_secrets=args.show_secrets,
-                         pids=tuple(args.pid), comms=tuple(args.comm))
+    printer = (HttpPrinter if args.http else RawPrinter)(
+        sys.stdout.buffer, show_secrets=args.show_secrets, pids=tuple(args.pid), comms=tuple(args.comm))
     if args.replay:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         signal.signal(signal.SIGHUP, signal.default_int_handler)
@@ -142,6 +147,7 @@ def _replay(args, printer) -> int:
             printer.handle(batch)
             batch = []
     printer.handle(batch)
+    printer.close()
     info = reader.info
     if info.problem:
         _log(f"llmspy-tui: {args.replay}: {info.problem}")
@@ -196,11 +202,12 @@ def _live(args, printer) -> int:
         reason = stop.reason or "end of capture"
         cap.stop()
         # whatever the worker had drained before it stopped
-        for batch in cap.remaining():
-            try:
+        try:
+            for batch in cap.remaining():
                 deliver(batch)
-            except BrokenPipeError:
-                pass
+            printer.close()
+        except BrokenPipeError:
+            pass
         counters = Counters(0, dict(cap.final_counters))
         if recorder is not None and cap.prog is None:
             recorder.discard()

@@ -9,7 +9,7 @@ from typing import BinaryIO
 import orjson
 
 from .capture.events import ChunkEvent, ConnClosed, ProcessExit, ProcessInfo, ProcessSeen
-from .redact import mask_cmdline_arg, mask_http1_secrets
+from .redact import mask_cmdline_arg, mask_http1_secrets, redact_headers, redact_target
 
 
 class RawPrinter:
@@ -32,6 +32,9 @@ class RawPrinter:
             return True
         info = self.procs.get(pid)
         return info is not None and info.comm in self.comms
+
+    def close(self) -> None:
+        """Nothing is held back in raw mode."""
 
     def handle(self, batch: list) -> None:
         lines = []
@@ -80,6 +83,103 @@ class RawPrinter:
         data = ev.data if self.show_secrets else mask_http1_secrets(ev.data)
         return self._line("chunk", ev.ts, ev.pid, ev.conn_id, **common, len=len(ev.data),
                           data_b64=base64.b64encode(data).decode("ascii"))
+
+
+class HttpPrinter:
+    """`--headless --http`: one JSON line per HTTP event the protocol layer reconstructs.
+
+    Lines: connection, request, response, body, sse, json_item, end, gap, notice, close. Header
+    values and key= parameters that carry credentials are masked unless --show-secrets.
+    """
+
+    def __init__(self, out: BinaryIO, show_secrets: bool = False,
+                 pids: tuple[int, ...] = (), comms: tuple[str, ...] = ()) -> None:
+        from .protocol import ProtocolTracker
+
+        self.out = out
+        self.show_secrets = show_secrets
+        self.tracker = ProtocolTracker()
+        self.procs: dict[int, ProcessInfo] = {}
+        self.pids = set(pids)
+        self.comms = set(comms)
+        self.lines = 0
+        self.last_ts = 0
+
+    def _wanted(self, pid: int) -> bool:
+        if not self.pids and not self.comms:
+            return True
+        info = self.procs.get(pid)
+        return pid in self.pids or (info is not None and info.comm in self.comms)
+
+    def handle(self, batch: list) -> None:
+        lines = []
+        for ev in batch:
+            t = type(ev)
+            if t is ProcessSeen:
+                self.procs[ev.info.pid] = ev.info
+                continue
+            ts = getattr(ev, "ts", 0)
+            if ts:
+                self.last_ts = max(self.last_ts, ts)
+            if t in (ChunkEvent, ConnClosed) and not self._wanted(ev.pid):
+                continue
+            for pev in self.tracker.feed(ev):
+                lines.append(self._line(pev))
+            if t is ProcessExit:
+                self.procs.pop(ev.pid, None)
+        self._write(lines)
+
+    def close(self) -> None:
+        self._write([self._line(e) for e in self.tracker.finish(self.last_ts)])
+
+    def _write(self, lines: list[bytes]) -> None:
+        if lines:
+            self.out.write(b"".join(lines))
+            self.out.flush()
+            self.lines += len(lines)
+
+    def _line(self, ev) -> bytes:
+        from .protocol import events as pe
+
+        info = self.procs.get(ev.pid)
+        d = {"type": "", "ts": ev.ts / 1e9, "pid": ev.pid, "comm": info.comm if info else "",
+             "conn": ev.conn}
+        t = type(ev)
+        if t is pe.ConnectionDetected:
+            d.update(type="connection", protocol=ev.protocol, role=ev.role, mid_stream=ev.mid_stream,
+                     exe=info.exe if info else "")
+        elif t is pe.RequestHead:
+            d.update(type="request", stream=ev.stream, http_version=ev.http_version, method=ev.method,
+                     target=redact_target(ev.target, self.show_secrets), authority=ev.authority,
+                     headers=redact_headers(ev.headers, self.show_secrets), headers_known=ev.headers_known)
+        elif t is pe.ResponseHead:
+            d.update(type="response", stream=ev.stream, http_version=ev.http_version, status=ev.status,
+                     reason=ev.reason, interim=ev.interim,
+                     headers=redact_headers(ev.headers, self.show_secrets), headers_known=ev.headers_known)
+        elif t is pe.BodyData:
+            d.update(type="body", stream=ev.stream, side=ev.side, len=len(ev.data))
+            try:
+                d["text"] = ev.data.decode("utf-8")
+            except UnicodeDecodeError:
+                d["data_b64"] = base64.b64encode(ev.data).decode("ascii")
+        elif t is pe.SseEvent:
+            d.update(type="sse", stream=ev.stream, side=ev.side, event=ev.event, data=ev.data, id=ev.id,
+                     terminated=ev.terminated)
+        elif t is pe.JsonItem:
+            d.update(type="json_item", stream=ev.stream, side=ev.side, framing=ev.framing,
+                     text=ev.text.decode("utf-8", "replace"))
+        elif t is pe.MessageEnd:
+            d.update(type="end", stream=ev.stream, side=ev.side, complete=ev.complete, problem=ev.problem,
+                     wire_bytes=ev.wire_bytes, body_bytes=ev.body_bytes,
+                     first_byte_ts=ev.first_byte_ts / 1e9, last_byte_ts=ev.last_byte_ts / 1e9,
+                     trailers=redact_headers(ev.trailers, self.show_secrets))
+        elif t is pe.StreamGap:
+            d.update(type="gap", dir=ev.direction, offset=ev.offset, len=ev.length)
+        elif t is pe.ProtocolNotice:
+            d.update(type="notice", text=ev.text)
+        else:
+            d.update(type="close", reason=ev.reason)
+        return orjson.dumps(d) + b"\n"
 
 
 def log(msg: str) -> None:

@@ -51,3 +51,22 @@ _KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_-]{3,}|AIza[0-9A-Za-z_-]{10,}|xai-[A-Za-z
 def mask_cmdline_arg(arg: str) -> str:
     """Mask API-key-looking tokens in a command-line argument (`--api-key sk-...` is common)."""
     return _KEYLIKE.sub(lambda m: m.group(0)[:3] + "*" * (len(m.group(0)) - 3), arg)
+
+
+_SECRET_SET = frozenset(SECRET_HEADERS)
+_QUERY_KEY_TEXT = re.compile(r"([?&](?:key|api_key|apikey|access_token)=)([^&\s#\"']+)", re.I)
+
+
+def redact_headers(headers, show_secrets: bool = False) -> list[list[str]]:
+    """Decoded headers as [name, value] pairs with secret values masked (same length)."""
+    if show_secrets:
+        return [[k, v] for k, v in headers]
+    return [[k, _mask_value(v.encode()).decode("utf-8", "replace") if k in _SECRET_SET else v]
+            for k, v in headers]
+
+
+def redact_target(target: str, show_secrets: bool = False) -> str:
+    """A request target with key= style query parameters masked."""
+    if show_secrets:
+        return target
+    return _QUERY_KEY_TEXT.sub(lambda m: m.group(1) + "*" * len(m.group(2)), target)

@@ -104,3 +104,23 @@ def test_sizes_parse():
     assert cli.parse_size("4096") == 4096
     with pytest.raises(Exception):
         cli.parse_size("lots")
+
+
+def test_http_mode_replays_the_demo_as_http_events():
+    import orjson
+
+    cp = run_cli("--headless", "--http", "--demo")
+    assert cp.returncode == 0, cp.stderr
+    lines = [orjson.loads(line) for line in cp.stdout.splitlines()]
+    types = {line["type"] for line in lines}
+    assert {"connection", "request", "response", "body", "sse", "end", "close"} <= types
+    h2 = [line for line in lines if line["type"] == "request" and line["http_version"] == "2"]
+    assert h2 and dict(h2[0]["headers"])["x-api-key"].strip("*") == ""  # masked, HPACK decoded
+    assert all(line["complete"] for line in lines if line["type"] == "end")
+    shown = run_cli("--headless", "--http", "--demo", "--show-secrets")
+    assert "sk-ant-demo-not-a-real-key" in shown.stdout and "sk-ant-demo" not in cp.stdout
+
+
+def test_raw_and_http_are_exclusive():
+    cp = run_cli("--headless", "--raw", "--http", "--demo")
+    assert_one_line_error(cp, "one of --raw and --http")

@@ -1,0 +1,142 @@
+"""Protocol-layer throughput: HTTP/1.1 chunked SSE and HTTP/2 multiplexed SSE streams.
+
+    .venv/bin/python bench/protocol_throughput.py [--exchanges N] [--events N]
+
+Prints MB/s of captured bytes through ProtocolTracker (reassembly, HTTP framing, SSE framing)
+and the ratio of that time to bare orjson.loads of the same JSON payloads, measured in one
+run. The ratio is what matters: it says how much the protocol layer costs next to the JSON
+decoding that any consumer of these streams must do anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "support")]
+
+import orjson  # noqa: E402
+from wire import H2Pair, h1_request, to_chunks  # noqa: E402
+
+from llmspy_tui.capture.events import ChunkEvent, ConnClosed  # noqa: E402
+from llmspy_tui.protocol import ProtocolTracker  # noqa: E402
+
+
+def chat_request(i: int) -> bytes:
+    msgs = [{"role": "user" if k % 2 == 0 else "assistant",
+             "content": f"turn {k} of conversation {i}: " + "context words " * 20} for k in range(6)]
+    return json.dumps({"model": "gpt-4o-mini", "stream": True, "messages": msgs}).encode()
+
+
+def sse_payloads(i: int, n: int) -> list[bytes]:
+    base = {"id": f"chatcmpl-{i:08d}", "object": "chat.completion.chunk", "created": 1763769600,
+            "model": "gpt-4o-mini-2024-07-18", "system_fingerprint": "fp_bench"}
+    return [json.dumps({**base, "choices": [{"index": 0, "delta": {"content": f" token{k}"},
+                                             "logprobs": None, "finish_reason": None}]}).encode()
+            for k in range(n)]
+
+
+def http1_workload(exchanges: int, events: int):
+    """One keep-alive connection; every SSE event arrives in its own chunk, as SSL_read gives it."""
+    chunks, payloads = [], []
+    off = {"send": 0, "recv": 0}
+    ts = 0
+
+    def add(d: str, data: bytes) -> None:
+        nonlocal ts
+        ts += 1
+        chunks.append(ChunkEvent(ts, 100, 100, 1, d, 0, off[d], len(data), data))
+        off[d] += len(data)
+
+    for i in range(exchanges):
+        body = chat_request(i)
+        payloads.append(body)
+        add("send", h1_request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"}))
+        add("recv", b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for p in sse_payloads(i, events):
+            payloads.append(p)
+            ev = b"data: " + p + b"\n\n"
+            add("recv", b"%x\r\n%s\r\n" % (len(ev), ev))
+        add("recv", b"%x\r\n%s\r\n0\r\n\r\n" % (len(b"data: [DONE]\n\n"), b"data: [DONE]\n\n"))
+    chunks.append(ConnClosed(ts + 1, 100, 1))
+    return chunks, payloads
+
+
+def http2_workload(exchanges: int, events: int, concurrent: int = 20):
+    """One connection; `concurrent` streams at a time, their DATA frames interleaved."""
+    p = H2Pair()
+    payloads = []
+    sid = 1
+    for batch in range(0, exchanges, concurrent):
+        sids = []
+        for i in range(batch, min(exchanges, batch + concurrent)):
+            body = chat_request(i)
+            payloads.append(body)
+            p.request(sid, "POST", "/v1/chat/completions", body, extra=[("content-type", "application/json")])
+            p.respond(sid, 200, [("content-type", "text/event-stream")])
+            sids.append((sid, sse_payloads(i, events)))
+            sid += 2
+        for k in range(events):
+            for s, ps in sids:
+                payloads.append(ps[k])
+                p.server.send_data(s, b"data: " + ps[k] + b"\n\n")
+            p._pump()
+        for s, _ in sids:
+            p.data(s, b"data: [DONE]\n\n", end=True)
+    chunks = to_chunks(p.conv, pid=200, ssl=2)
+    chunks.append(ConnClosed(chunks[-1].ts + 1, 200, 2))
+    return chunks, payloads
+
+
+def time_parse(chunks) -> tuple[float, int]:
+    gc.collect()
+    t = ProtocolTracker()
+    n = 0
+    start = time.perf_counter()
+    for ev in chunks:
+        n += len(t.feed(ev))
+    n += len(t.finish(0))
+    elapsed = time.perf_counter() - start
+    assert t.internal_errors == 0
+    return elapsed, n
+
+
+def time_orjson(payloads) -> float:
+    gc.collect()
+    loads = orjson.loads
+    start = time.perf_counter()
+    for p in payloads:
+        loads(p)
+    return time.perf_counter() - start
+
+
+def best_of(fn, arg, runs: int):
+    return min((fn(arg) for _ in range(runs)), key=lambda r: r[0] if isinstance(r, tuple) else r)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--exchanges", type=int, default=200)
+    ap.add_argument("--events", type=int, default=200)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    print(f"{args.exchanges} exchanges x {args.events} SSE events each; best of {args.runs} runs\n")
+    print(f"{'workload':<28}{'MB':>8}{'events':>9}{'parse s':>10}{'MB/s':>9}{'orjson s':>10}{'ratio':>8}")
+    for name, build in (("HTTP/1.1 chunked SSE", http1_workload), ("HTTP/2 20 streams, SSE", http2_workload)):
+        chunks, payloads = build(args.exchanges, args.events)
+        mb = sum(len(c.data) for c in chunks if type(c) is ChunkEvent) / 1e6
+        parse_s, n_events = best_of(time_parse, chunks, args.runs)
+        json_s = best_of(time_orjson, payloads, args.runs)
+        print(f"{name:<28}{mb:>8.1f}{n_events:>9}{parse_s:>10.3f}{mb / parse_s:>9.1f}{json_s:>10.3f}"
+              f"{parse_s / json_s:>8.2f}")
+    print("\nratio = protocol-layer time / orjson.loads time for the same request bodies and SSE payloads")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
