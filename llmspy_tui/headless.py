@@ -12,8 +12,8 @@ from .capture.events import ChunkEvent, ConnClosed, ProcessExit, ProcessInfo, Pr
 from .redact import mask_cmdline_arg, mask_http1_secrets, redact_headers, redact_target
 
 
-class RawPrinter:
-    """`--headless --raw`: one JSON line per captured chunk (plus loss, truncation and close lines)."""
+class _Printer:
+    """What both printers share: the output, masking choice, process names and filters."""
 
     def __init__(self, out: BinaryIO, show_secrets: bool = False,
                  pids: tuple[int, ...] = (), comms: tuple[str, ...] = ()) -> None:
@@ -23,15 +23,27 @@ class RawPrinter:
         self.pids = set(pids)
         self.comms = set(comms)
         self.lines = 0
-        self._described: set[int] = set()
 
     def _wanted(self, pid: int) -> bool:
+        """The -p/-c filters, applied again here for replays (live, the kernel applies them)."""
         if not self.pids and not self.comms:
             return True
-        if pid in self.pids:
-            return True
         info = self.procs.get(pid)
-        return info is not None and info.comm in self.comms
+        return pid in self.pids or (info is not None and info.comm in self.comms)
+
+    def _write(self, lines: list[bytes]) -> None:
+        if lines:
+            self.out.write(b"".join(lines))
+            self.out.flush()
+            self.lines += len(lines)
+
+
+class RawPrinter(_Printer):
+    """`--headless --raw`: one JSON line per captured chunk (plus loss, truncation and close lines)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._described: set[int] = set()
 
     def close(self) -> None:
         """Nothing is held back in raw mode."""
@@ -54,10 +66,7 @@ class RawPrinter:
             elif t is ProcessExit:
                 self.procs.pop(ev.pid, None)
                 self._described.discard(ev.pid)
-        if lines:
-            self.out.write(b"".join(lines))
-            self.out.flush()
-            self.lines += len(lines)
+        self._write(lines)
 
     def _line(self, kind: str, ts: int, pid: int, conn: str, **extra) -> bytes:
         info = self.procs.get(pid)
@@ -85,31 +94,19 @@ class RawPrinter:
                           data_b64=base64.b64encode(data).decode("ascii"))
 
 
-class HttpPrinter:
+class HttpPrinter(_Printer):
     """`--headless --http`: one JSON line per HTTP event the protocol layer reconstructs.
 
     Lines: connection, request, response, body, sse, json_item, end, gap, notice, close. Header
     values and key= parameters that carry credentials are masked unless --show-secrets.
     """
 
-    def __init__(self, out: BinaryIO, show_secrets: bool = False,
-                 pids: tuple[int, ...] = (), comms: tuple[str, ...] = ()) -> None:
+    def __init__(self, *args, **kwargs) -> None:
         from .protocol import ProtocolTracker
 
-        self.out = out
-        self.show_secrets = show_secrets
+        super().__init__(*args, **kwargs)
         self.tracker = ProtocolTracker()
-        self.procs: dict[int, ProcessInfo] = {}
-        self.pids = set(pids)
-        self.comms = set(comms)
-        self.lines = 0
         self.last_ts = 0
-
-    def _wanted(self, pid: int) -> bool:
-        if not self.pids and not self.comms:
-            return True
-        info = self.procs.get(pid)
-        return pid in self.pids or (info is not None and info.comm in self.comms)
 
     def handle(self, batch: list) -> None:
         lines = []
@@ -130,13 +127,8 @@ class HttpPrinter:
         self._write(lines)
 
     def close(self) -> None:
+        """End of capture: messages still open end here, marked incomplete."""
         self._write([self._line(e) for e in self.tracker.finish(self.last_ts)])
-
-    def _write(self, lines: list[bytes]) -> None:
-        if lines:
-            self.out.write(b"".join(lines))
-            self.out.flush()
-            self.lines += len(lines)
 
     def _line(self, ev) -> bytes:
         from .protocol import events as pe

@@ -4,7 +4,6 @@ with LLMSPY_REQUIRE_BPF=1 (as in CI) a missing prerequisite is a failure, not a 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -38,11 +37,6 @@ def require_bpf() -> None:
 
 @pytest.fixture(scope="session")
 def tls_cert(tmp_path_factory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("cert")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )
-    return cert, key
+    from harness import make_cert
+
+    return make_cert(tmp_path_factory.mktemp("cert"))

@@ -10,8 +10,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import require_bpf
-from harness import Monitor, TlsServer
-from scenarios import NAMES, compare, exchanges_seen, run_scenario
+from scenarios import NAMES, compare, exchanges_seen, run_all
 
 from llmspy_tui.capture.recordfile import RecordingReader
 from llmspy_tui.protocol import ProtocolTracker
@@ -21,16 +20,7 @@ from llmspy_tui.protocol import ProtocolTracker
 def live(tls_cert, tmp_path_factory):
     require_bpf()
     cert, key = tls_cert
-    work = tmp_path_factory.mktemp("proto")
-    server = TlsServer(cert, key, work / "server")
-    mon = Monitor(work)
-    results = {}
-    try:
-        for name in NAMES:
-            results[name] = run_scenario(name, server, cert, work)
-    finally:
-        mon.stop()
-        server.stop()
+    results, mon = run_all(cert, key, tmp_path_factory.mktemp("proto"))
     tracker = ProtocolTracker()
     events = []
     for ev in RecordingReader(str(mon.record)):

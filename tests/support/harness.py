@@ -17,6 +17,17 @@ SUPPORT = Path(__file__).resolve().parent
 REPO = SUPPORT.parents[1]
 
 
+def make_cert(directory: Path) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for localhost (openssl CLI)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
 class TlsServer:
     def __init__(self, cert: Path, key: Path, log_dir: Path, sse_pause: float = 0.0) -> None:
         self.log_dir = log_dir

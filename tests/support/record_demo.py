@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -22,7 +21,7 @@ REPO = SUPPORT.parents[1]
 sys.path.insert(0, str(SUPPORT))
 sys.path.insert(0, str(REPO))
 
-from harness import Monitor, TlsServer, run_client  # noqa: E402
+from harness import make_cert, Monitor, TlsServer, run_client  # noqa: E402
 
 from llmspy_tui.capture.events import ChunkEvent, Counters, ProcessSeen  # noqa: E402
 from llmspy_tui.capture.recordfile import Recorder, RecordingReader  # noqa: E402
@@ -33,10 +32,7 @@ CLIENTS = SUPPORT / "clients"
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="llmspy-demo-"))
-    cert, key = work / "cert.pem", work / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                    "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+    cert, key = make_cert(work)
     server = TlsServer(cert, key, work / "server", sse_pause=0.03)
     mon = Monitor(work)
     base = f"https://localhost:{server.port}"

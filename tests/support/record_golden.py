@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -22,8 +21,8 @@ REPO = SUPPORT.parents[1]
 sys.path.insert(0, str(SUPPORT))
 sys.path.insert(0, str(REPO))
 
-from harness import Monitor, TlsServer  # noqa: E402
-from scenarios import NAMES, run_scenario  # noqa: E402
+from harness import make_cert  # noqa: E402
+from scenarios import run_all  # noqa: E402
 
 from llmspy_tui.capture.events import Counters, ProcessSeen  # noqa: E402
 from llmspy_tui.capture.recordfile import Recorder, RecordingReader  # noqa: E402
@@ -33,19 +32,8 @@ OUT = REPO / "tests" / "golden"
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="llmspy-golden-"))
-    cert, key = work / "cert.pem", work / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                    "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
-    server = TlsServer(cert, key, work / "server", sse_pause=0.002)
-    mon = Monitor(work)
-    results = {}
-    try:
-        for name in NAMES:
-            results[name] = run_scenario(name, server, cert, work)
-    finally:
-        mon.stop()
-        server.stop()
+    cert, key = make_cert(work)
+    results, mon = run_all(cert, key, work, sse_pause=0.002)
     reader = RecordingReader(str(mon.record))
     events = list(reader)
     OUT.mkdir(parents=True, exist_ok=True)

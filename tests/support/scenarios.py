@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from harness import TlsServer, run_client
+from harness import Monitor, TlsServer, run_client
 
 CLIENTS = Path(__file__).resolve().parent / "clients"
 NAMES = ("python-keepalive", "httpx-h2", "curl-h2", "node-fetch")
@@ -115,3 +115,17 @@ def compare(truth: list[dict], seen: list[dict]) -> list[str]:
             if end is None or not end.complete:
                 problems.append(f"{what}: {side} not complete ({end.problem if end else 'no end'})")
     return problems
+
+
+def run_all(cert: Path, key: Path, work: Path, sse_pause: float = 0.0) -> tuple[dict, Monitor]:
+    """Every scenario in turn under one monitor session (recording to work/capture.llmspy)."""
+    server = TlsServer(cert, key, work / "server", sse_pause=sse_pause)
+    mon = Monitor(work)
+    results = {}
+    try:
+        for name in NAMES:
+            results[name] = run_scenario(name, server, cert, work)
+    finally:
+        mon.stop()
+        server.stop()
+    return results, mon
