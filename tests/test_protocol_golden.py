@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from scenarios import NAMES, compare, exchanges_seen
 from wire import normalize
 
-from llmspy_tui.capture.events import ChunkEvent, ConnClosed
+from llmspy_tui.capture.events import ChunkEvent
 from llmspy_tui.capture.recordfile import RecordingReader
 from llmspy_tui.protocol import ProtocolTracker
 

@@ -212,7 +212,7 @@ def _events_with_loss(conv, direction, index, cut, lost):
     offsets = {"send": 0, "recv": 0}
     out = []
     ts = 1
-    for i, (d, data) in enumerate(conv):
+    for i, (_, data) in enumerate(conv):
         if i == index:
             pieces = [(data[:cut], 0), (b"", lost), (data[cut + lost:], 0)]
         else:
@@ -304,7 +304,7 @@ def test_every_two_way_split_gives_the_same_events():
                                                   {"Content-Encoding": "gzip",
                                                    "Content-Type": "application/json"}))]
     whole = normalize(run(conv))
-    for i, (d, data) in enumerate(conv):
+    for i, (_, data) in enumerate(conv):
         for cut in range(1, len(data)):
             got = normalize(run(conv, splits=lambda dd, dat, _d=data, _c=cut: [_c] if dat is _d else []))
             assert got == whole, (i, cut)

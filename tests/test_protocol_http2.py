@@ -68,7 +68,7 @@ def test_concurrent_streams_become_their_own_exchanges():
 def test_every_split_gives_the_same_events():
     conv = multiplexed().conv
     whole = normalize(run(conv))
-    for i, (d, data) in enumerate(conv):
+    for i, (_, data) in enumerate(conv):
         for cut in range(1, len(data)):
             got = normalize(run(conv, splits=lambda dd, dat, _d=data, _c=cut: [_c] if dat is _d else []))
             assert got == whole, (i, cut)
@@ -130,7 +130,7 @@ def test_hand_built_frames_survive_any_split():
     conv = _hand_built()
     whole = normalize(run(conv))
     assert normalize(run(conv, splits=lambda d, data: range(1, len(data)))) == whole
-    for i, (d, data) in enumerate(conv):
+    for i, (_, data) in enumerate(conv):
         for cut in range(1, len(data), 3):
             got = normalize(run(conv, splits=lambda dd, dat, _d=data, _c=cut: [_c] if dat is _d else []))
             assert got == whole, (i, cut)

@@ -161,4 +161,3 @@ ProtocolEvent = (
     ConnectionDetected | RequestHead | ResponseHead | BodyData | SseEvent | JsonItem
     | MessageEnd | StreamGap | ProtocolNotice | ConnectionEnd
 )
-MESSAGE_EVENTS = (RequestHead, ResponseHead, BodyData, SseEvent, JsonItem, MessageEnd)

@@ -292,7 +292,7 @@ class JsonArrayFramer:
         return out
 
 
-def framer_for(content_type: str, first_bytes_hint: bool = True):
+def framer_for(content_type: str):
     """The framer a body's Content-Type calls for, or None."""
     ct = content_type.split(";", 1)[0].strip().lower()
     if ct == "text/event-stream":

@@ -90,7 +90,6 @@ class _Reader:
         self.block_ts = 0
         self.max_frame = 16384  # the peer's SETTINGS_MAX_FRAME_SIZE, as far as we know
         self.finder = Finder(request=False, status=False, h2=True)
-        self.skip = 0  # bytes of a frame known to be lost that are still to come
 
     def feed(self, data: bytes, ts: int) -> None:
         if self.pos == len(self.buf):

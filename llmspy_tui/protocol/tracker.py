@@ -29,16 +29,14 @@ class _Direction:
 
 
 class _Conn:
-    __slots__ = ("name", "pid", "dirs", "handler", "given_up", "first_ts", "finder")
+    __slots__ = ("name", "pid", "dirs", "handler", "given_up", "finder")
 
-
-    def __init__(self, name: str, pid: int, ts: int) -> None:
+    def __init__(self, name: str, pid: int) -> None:
         self.name = name
         self.pid = pid
         self.dirs = {SEND: _Direction(), RECV: _Direction()}
         self.handler = None
         self.given_up = False
-        self.first_ts = ts
         self.finder = Finder(request=True, status=True, h2=True)
 
 
@@ -97,7 +95,7 @@ class ProtocolTracker:
             gen = self._generation.get(key, 0)
             self._generation[key] = gen + 1
             name = conn_id(ev.pid, ev.conn) + (f".{gen}" if gen else "")
-            c = self._conns[key] = _Conn(name, ev.pid, ev.ts)
+            c = self._conns[key] = _Conn(name, ev.pid)
         return c
 
     def _chunk(self, ev: ChunkEvent) -> None:
