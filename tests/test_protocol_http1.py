@@ -212,7 +212,7 @@ def _events_with_loss(conv, direction, index, cut, lost):
     offsets = {"send": 0, "recv": 0}
     out = []
     ts = 1
-    for i, (_, data) in enumerate(conv):
+    for i, (d, data) in enumerate(conv):
         if i == index:
             pieces = [(data[:cut], 0), (b"", lost), (data[cut + lost:], 0)]
         else:
