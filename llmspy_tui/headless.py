@@ -9,6 +9,8 @@ from typing import BinaryIO
 import orjson
 
 from .capture.events import ChunkEvent, ConnClosed, ProcessExit, ProcessInfo, ProcessSeen
+from .protocol import ProtocolTracker
+from .protocol import events as pe
 from .redact import mask_cmdline_arg, mask_http1_secrets, redact_headers, redact_target
 
 
@@ -102,8 +104,6 @@ class HttpPrinter(_Printer):
     """
 
     def __init__(self, *args, **kwargs) -> None:
-        from .protocol import ProtocolTracker
-
         super().__init__(*args, **kwargs)
         self.tracker = ProtocolTracker()
         self.last_ts = 0
@@ -131,8 +131,6 @@ class HttpPrinter(_Printer):
         self._write([self._line(e) for e in self.tracker.finish(self.last_ts)])
 
     def _line(self, ev) -> bytes:
-        from .protocol import events as pe
-
         info = self.procs.get(ev.pid)
         d = {"type": "", "ts": ev.ts / 1e9, "pid": ev.pid, "comm": info.comm if info else "",
              "conn": ev.conn}

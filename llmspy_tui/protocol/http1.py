@@ -67,13 +67,11 @@ class _Side:
             if st == HEAD:
                 if not self._head(ts):
                     return
-            elif st == BODY_LEN:
-                self._take_length(ts)
+            elif st == BODY_LEN or st == CHUNK_DATA:
+                self._take_body(ts)
             elif st == CHUNK_SIZE:
                 if not self._chunk_size(ts):
                     return
-            elif st == CHUNK_DATA:
-                self._chunk_data(ts)
             elif st == CHUNK_END:
                 if not self._chunk_end(ts):
                     return
@@ -148,19 +146,27 @@ class _Side:
         self.state = HEAD
         self.head_ts = None
 
-    def _take_length(self, ts: int) -> None:
+    def _take_body(self, ts: int) -> None:
+        """Body bytes of a known length: a Content-Length body or one chunk's data."""
         n = min(self.remaining, len(self.buf) - self.pos)
         self.body.data(bytes(self.buf[self.pos : self.pos + n]), ts)
         self.pos += n
         self.remaining -= n
         if self.remaining == 0:
+            self._length_done(ts)
+
+    def _length_done(self, ts: int) -> None:
+        if self.state == BODY_LEN:
             self._finish_body(ts)
+        else:
+            self.state = CHUNK_END
 
     def _chunk_size(self, ts: int) -> bool:
         end = self.buf.find(b"\n", self.pos)
         if end < 0:
             if len(self.buf) - self.pos > 4096:
                 self._body_broken(ts, "bad chunk size line")
+                return True  # go on looking for the next message in what is buffered
             return False
         line = bytes(self.buf[self.pos : end]).split(b";", 1)[0].strip()
         try:
@@ -177,14 +183,6 @@ class _Side:
         else:
             self.state, self.remaining = CHUNK_DATA, size
         return True
-
-    def _chunk_data(self, ts: int) -> None:
-        n = min(self.remaining, len(self.buf) - self.pos)
-        self.body.data(bytes(self.buf[self.pos : self.pos + n]), ts)
-        self.pos += n
-        self.remaining -= n
-        if self.remaining == 0:
-            self.state = CHUNK_END
 
     def _chunk_end(self, ts: int) -> bool:
         buf, pos = self.buf, self.pos
@@ -276,10 +274,7 @@ class _Side:
             self.body.gap(length, ts)  # the framing still tells where the body ends
             self.remaining -= length
             if self.remaining == 0:
-                if self.state == BODY_LEN:
-                    self._finish_body(ts)
-                else:
-                    self.state = CHUNK_END
+                self._length_done(ts)
             return
         if self.state == BODY_CLOSE:
             self.body.gap(length, ts)
