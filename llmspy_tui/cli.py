@@ -31,7 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Hooks the TLS library with eBPF uprobes: no proxy, no certificates, no code changes.",
     )
     p.add_argument("--version", action="version", version=f"llmspy-tui {__version__}")
-    p.add_argument("--headless", action="store_true", help="print JSON lines instead of the full-screen UI")
+    p.add_argument("--headless", action="store_true",
+                   help="print one JSON line per finished LLM call instead of the full-screen UI")
+    p.add_argument("--all", action="store_true",
+                   help="with --headless: also print HTTP exchanges that are not LLM calls (provider null)")
+    p.add_argument("--headers", action="store_true",
+                   help="with --headless: include request and response headers (credentials masked)")
     p.add_argument("--raw", action="store_true",
                    help="with --headless: one JSON line per captured TLS chunk (ts, pid, tid, comm, exe, "
                    "conn, dir, offset, len, data_b64)")
@@ -103,15 +108,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.headless:
         raise UserError(
             "llmspy-tui: the full-screen monitor is not available in this version; "
-            "use --headless --raw for JSON lines of captured TLS data."
+            "use --headless for one JSON line per LLM call."
         )
     if args.raw and args.http:
         raise UserError("llmspy-tui: choose one of --raw and --http")
-    if not args.raw and not args.http:
-        raise UserError(
-            "llmspy-tui: --headless currently needs --raw (one line per captured TLS chunk) or "
-            "--http (one line per HTTP event); per-exchange LLM output comes with the provider layer."
-        )
+    if (args.raw or args.http) and (args.all or args.headers):
+        raise UserError("llmspy-tui: --all and --headers apply to exchange lines, not to --raw or --http")
     if args.demo:
         if args.replay:
             raise UserError("llmspy-tui: --demo and --replay cannot be combined")
@@ -119,10 +121,13 @@ def run(args: argparse.Namespace) -> int:
     if args.replay and args.record:
         raise UserError("llmspy-tui: --record and --replay cannot be combined")
 
-    from .headless import HttpPrinter, RawPrinter
+    from .headless import ExchangePrinter, HttpPrinter, RawPrinter
 
-    printer = (HttpPrinter if args.http else RawPrinter)(
-        sys.stdout.buffer, show_secrets=args.show_secrets, pids=tuple(args.pid), comms=tuple(args.comm))
+    common = dict(show_secrets=args.show_secrets, pids=tuple(args.pid), comms=tuple(args.comm))
+    if args.raw or args.http:
+        printer = (HttpPrinter if args.http else RawPrinter)(sys.stdout.buffer, **common)
+    else:
+        printer = ExchangePrinter(sys.stdout.buffer, all_http=args.all, headers=args.headers, **common)
     if args.replay:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         signal.signal(signal.SIGHUP, signal.default_int_handler)

@@ -172,5 +172,30 @@ class HttpPrinter(_Printer):
         return orjson.dumps(d) + b"\n"
 
 
+class ExchangePrinter(_Printer):
+    """`--headless`: one JSON line per finished LLM exchange (with --all, every HTTP exchange)."""
+
+    def __init__(self, *args, all_http: bool = False, headers: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        from .pipeline import Pipeline
+
+        self.pipeline = Pipeline(show_secrets=self.show_secrets, pids=tuple(self.pids), comms=tuple(self.comms))
+        self.all_http = all_http
+        self.headers = headers
+
+    def handle(self, batch: list) -> None:
+        self._print(self.pipeline.feed(batch))
+
+    def close(self) -> None:
+        """End of capture: exchanges still open are printed, marked incomplete."""
+        self._print(self.pipeline.finish())
+
+    def _print(self, views) -> None:
+        from .export import exchange_record
+
+        self._write([orjson.dumps(exchange_record(v, self.headers, self.show_secrets)) + b"\n"
+                     for v in views if self.all_http or v.exchange.is_llm])
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)

@@ -1,0 +1,60 @@
+"""Capture events in, finished exchanges out: protocol -> providers -> store, in one place.
+
+Used by the headless printer and the UI alike, live or replayed, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from .capture.events import ChunkEvent, ConnClosed, ProcessExit, ProcessInfo, ProcessSeen
+from .protocol import ProtocolTracker
+from .providers import ExchangeTracker, Options
+from .store import ExchangeView, Store
+
+
+class Pipeline:
+    def __init__(self, store: Store | None = None, live: bool = False, show_secrets: bool = False,
+                 pids: tuple[int, ...] = (), comms: tuple[str, ...] = ()) -> None:
+        self.protocol = ProtocolTracker()
+        self.exchanges = ExchangeTracker(Options(live=live, show_secrets=show_secrets))
+        self.store = store or Store()
+        self.pids = set(pids)
+        self.comms = set(comms)
+        self._procs: dict[int, ProcessInfo] = {}
+        self.last_ts = 0
+
+    def _wanted(self, pid: int) -> bool:
+        """The -p/-c filters, applied again here for replays (live, the kernel applies them)."""
+        if not self.pids and not self.comms:
+            return True
+        info = self._procs.get(pid)
+        return pid in self.pids or (info is not None and info.comm in self.comms)
+
+    def feed(self, batch) -> list[ExchangeView]:
+        """One batch of capture events; the exchanges it finished, in order."""
+        seen, protocol, exits = [], [], []
+        for ev in batch:
+            t = type(ev)
+            ts = getattr(ev, "ts", 0)
+            if ts > self.last_ts:
+                self.last_ts = ts
+            if t is ProcessSeen:
+                self._procs[ev.info.pid] = ev.info
+                seen.append(ev)
+                continue
+            if t in (ChunkEvent, ConnClosed) and not self._wanted(ev.pid):
+                continue
+            protocol.extend(self.protocol.feed(ev))
+            if t is ProcessExit:
+                exits.append(ev)
+                self._procs.pop(ev.pid, None)
+        # names first, so exchanges find their process; exits last, after what they ended
+        return self.store.apply(seen + self.exchanges.feed_many(protocol) + exits)
+
+    def finish(self) -> list[ExchangeView]:
+        """End of capture: open connections and exchanges end, incomplete."""
+        events = self.exchanges.feed_many(self.protocol.finish(self.last_ts))
+        return self.store.apply(events + self.exchanges.finish(self.last_ts))
+
+    @property
+    def internal_errors(self) -> int:
+        return self.protocol.internal_errors + self.exchanges.internal_errors

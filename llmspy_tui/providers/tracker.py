@@ -1,0 +1,360 @@
+"""From HTTP events to LLM exchanges: one entry point for the whole provider layer.
+
+ExchangeTracker pairs each request with its response (by connection and stream), recognises the
+API once the request body is whole, follows a streamed response item by item, and hands on
+ExchangeStarted / ExchangeProgress / ExchangeFinished. Sans-IO like the protocol layer: no clock
+(times come from events), no threads, and it never raises: a call it cannot understand is still
+an exchange, with the reason in `problem`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import orjson
+
+from ..protocol import events as pe
+from ..protocol.framing import SseFramer
+from ..redact import redact_target
+from . import estimate, pricing
+from .base import Api, error_message
+from .builder import ResponseBuilder
+from .detect import api_for, api_from_response, provider_of
+from .events import Exchange, ExchangeFinished, ExchangeProgress, ExchangeStarted
+from .model import ESTIMATED, LlmRequest, LlmResponse, Timing, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    keep_body: int = 4 << 20  # raw body bytes kept per message for display and export
+    parse_body: int = 64 << 20  # largest body parsed as JSON (the protocol layer caps at 64 MiB)
+    live: bool = True  # ExchangeProgress while responses stream (the UI wants it, JSONL not)
+    show_secrets: bool = False
+
+
+class _Pending:
+    """An exchange in flight: what is known so far."""
+
+    __slots__ = ("id", "conn", "stream", "pid", "ts", "head", "resp_head", "req_body", "resp_body",
+                 "req_len", "resp_len", "req_end", "resp_end", "api", "provider", "price_id", "request",
+                 "builder", "items", "started", "first_token_ts", "problems", "live_out", "live_in",
+                 "truncated", "parse_problem")
+
+    def __init__(self, xid: str, conn: str, stream: int, pid: int, ts: int) -> None:
+        self.id, self.conn, self.stream, self.pid, self.ts = xid, conn, stream, pid, ts
+        self.head: pe.RequestHead | None = None
+        self.resp_head: pe.ResponseHead | None = None
+        self.req_body = bytearray()
+        self.resp_body = bytearray()
+        self.req_len = self.resp_len = 0
+        self.req_end: pe.MessageEnd | None = None
+        self.resp_end: pe.MessageEnd | None = None
+        self.api: Api | None = None
+        self.provider: str | None = None
+        self.price_id: str | None = None
+        self.request: LlmRequest | None = None
+        self.builder = ResponseBuilder()
+        self.items = 0  # streamed items seen in the response
+        self.started = False
+        self.first_token_ts: int | None = None
+        self.problems: list[str] = []
+        self.live_out = 0  # output tokens estimated from what has streamed
+        self.live_in: int | None = None
+        self.truncated = False
+        self.parse_problem = ""
+
+
+class ExchangeTracker:
+    """Sans-IO: feed() protocol events, get exchange events back."""
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.opt = options or Options()
+        self._open: dict[tuple[str, int], _Pending] = {}
+        self._next_id = 1
+        self._dirty: dict[str, _Pending] = {}
+        self.internal_errors = 0
+
+    # -- input -----------------------------------------------------------------------------
+    def feed_many(self, events) -> list:
+        out: list = []
+        for ev in events:
+            try:
+                self._feed(ev, out)
+            except Exception as e:  # a bug here must cost one exchange, never the monitor
+                self.internal_errors += 1
+                self._drop(ev, out, e)
+        if self._dirty:
+            for p in self._dirty.values():
+                out.append(self._progress(p))
+            self._dirty.clear()
+        return out
+
+    def feed(self, ev) -> list:
+        return self.feed_many((ev,))
+
+    def finish(self, ts: int) -> list:
+        """End of capture: whatever is still open ends here, incomplete."""
+        out: list = []
+        for key in list(self._open):
+            self._finish(self._open.pop(key), ts, out, "capture ended before the exchange did")
+        self._dirty.clear()
+        return out
+
+    @property
+    def open_exchanges(self) -> int:
+        return len(self._open)
+
+    # -- events ----------------------------------------------------------------------------
+    def _feed(self, ev, out: list) -> None:
+        t = type(ev)
+        if t is pe.SseEvent:
+            self._item(ev, ev.event, ev.data, out)
+        elif t is pe.BodyData:
+            p = self._get(ev, ev.ts)
+            if ev.side == pe.REQUEST:
+                p.req_len += len(ev.data)
+                self._keep(p, p.req_body, ev.data)
+            else:
+                p.resp_len += len(ev.data)
+                self._keep(p, p.resp_body, ev.data, streamed=p.items > 0)
+        elif t is pe.JsonItem:
+            self._item(ev, "", ev.text, out)
+        elif t is pe.RequestHead:
+            p = self._get(ev, ev.ts)
+            p.head = ev
+        elif t is pe.ResponseHead:
+            if not ev.interim:
+                p = self._get(ev, ev.ts)
+                p.resp_head = ev
+                self._start(p, out)
+        elif t is pe.MessageEnd:
+            p = self._get(ev, ev.ts)
+            if ev.side == pe.REQUEST:
+                p.req_end = ev
+                self._start(p, out)
+            else:
+                p.resp_end = ev
+                self._open.pop((p.conn, p.stream), None)
+                self._dirty.pop(p.id, None)
+                self._finish(p, ev.ts, out)
+        elif t is pe.ConnectionEnd:
+            for key in [k for k in self._open if k[0] == ev.conn]:
+                p = self._open.pop(key)
+                self._dirty.pop(p.id, None)
+                self._finish(p, ev.ts, out, f"connection ended ({ev.reason}) before the response did")
+
+    def _get(self, ev, ts: int) -> _Pending:
+        key = (ev.conn, ev.stream)
+        p = self._open.get(key)
+        if p is None:
+            p = self._open[key] = _Pending(f"x{self._next_id}", ev.conn, ev.stream, ev.pid, ts)
+            self._next_id += 1
+        return p
+
+    def _keep(self, p: _Pending, buf: bytearray, data: bytes, streamed: bool = False) -> None:
+        """Bodies are held whole for parsing; a streamed one is parsed item by item, so only
+        what is kept for display is held."""
+        limit = self.opt.keep_body if streamed else max(self.opt.keep_body, self.opt.parse_body)
+        room = limit - len(buf)
+        if room >= len(data):
+            buf += data
+        else:
+            if room > 0:
+                buf += data[:room]
+            p.truncated = True
+
+    # -- request ---------------------------------------------------------------------------
+    def _start(self, p: _Pending, out: list) -> None:
+        """The request is whole (or the response began first): recognise the call, announce it."""
+        if p.started:
+            return
+        p.started = True
+        head = p.head
+        if head is not None:
+            obj = self._json(p, p.req_body, p.req_len, "request")
+            headers = {k for k, _ in head.headers}
+            api = api_for(head.method, head.target, headers, obj)
+            if api is not None:
+                self._set_api(p, api, head.authority)
+                try:
+                    p.request = api.request(obj, head.target)
+                except Exception as e:  # a body we misread: keep the exchange, say so
+                    self.internal_errors += 1
+                    p.problems.append(f"request not understood: {type(e).__name__}: {e}")
+        out.append(ExchangeStarted(p.ts, self._exchange(p, p.ts, None, False)))
+
+    def _set_api(self, p: _Pending, api: Api, host: str) -> None:
+        p.api = api
+        p.provider, p.price_id = provider_of(host, api)
+
+    def _json(self, p: _Pending, buf: bytearray, length: int, side: str):
+        if not buf:
+            return None
+        if len(buf) < length:
+            p.parse_problem = f"{side} body over {len(buf)} bytes: not parsed"
+            return None
+        first = buf.lstrip()[:1]
+        if first not in (b"{", b"["):
+            return None
+        try:
+            return orjson.loads(buf)
+        except orjson.JSONDecodeError as e:
+            p.parse_problem = f"{side} body is not valid JSON ({e.msg})"
+            return None
+
+    # -- response --------------------------------------------------------------------------
+    def _item(self, ev, event: str, data, out: list) -> None:
+        p = self._get(ev, ev.ts)
+        if ev.side != pe.RESPONSE:
+            return
+        p.items += 1
+        if isinstance(data, str) and data.strip() == "[DONE]":
+            return
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return  # keep-alive comments, non-JSON events: nothing of the call's content
+        if p.api is None:
+            if p.head is not None and p.started:
+                return  # a request we know is not an LLM call
+            api = api_from_response(event, obj)
+            if api is None:
+                return
+            self._set_api(p, api, p.head.authority if p.head else "")
+            if not p.started:
+                self._start(p, out)
+        b = p.builder
+        before = b.outputs
+        p.api.stream_item(b, event, obj)
+        if b.outputs > before and p.first_token_ts is None:
+            p.first_token_ts = ev.ts
+        if self.opt.live and (b.new_text or b.new_reasoning or b.tools_changed or b.usage_changed):
+            self._dirty[p.id] = p
+
+    def _progress(self, p: _Pending) -> ExchangeProgress:
+        b = p.builder
+        text, reasoning = b.take()
+        tools = b.tool_calls() if b.tools_changed else None
+        b.tools_changed = b.usage_changed = False
+        model = p.request.model if p.request else (b.model or "")
+        n = estimate.count(text + reasoning, model) if (text or reasoning) else 0
+        p.live_out += n or 0
+        usage = p.api.usage(b.reported_usage) if p.api else Usage()
+        if usage.input_tokens is None or usage.output_tokens is None:
+            if p.live_in is None and p.request is not None:
+                p.live_in = estimate.request_tokens(p.request)
+            usage = Usage(usage.input_tokens if usage.input_tokens is not None else p.live_in,
+                          usage.output_tokens if usage.output_tokens is not None else p.live_out,
+                          usage.cache_read_tokens, usage.cache_write_tokens, usage.reasoning_tokens, ESTIMATED)
+        cost = pricing.cost_usd(usage, b.model or model, p.price_id, p.ts)
+        status = p.resp_head.status if p.resp_head else None
+        return ExchangeProgress(p.resp_head.ts if p.resp_head else p.ts, p.id, text, reasoning, tools,
+                                usage, cost, status, p.first_token_ts)
+
+    def _finish(self, p: _Pending, ts: int, out: list, problem: str = "") -> None:
+        if not p.started:
+            self._start(p, out)
+        if problem:
+            p.problems.append(problem)
+        response = None
+        status = p.resp_head.status if p.resp_head else None
+        if p.api is not None:
+            response = self._response(p, status)
+        usage = response.usage if response else Usage()
+        if p.api is not None and response is not None:
+            model = response.response_model or (p.request.model if p.request else "")
+            tool_args = [c.arguments for c in response.tool_calls]
+            if status is None or status < 400:
+                usage = estimate.fill_in(usage, p.request, response.text, response.reasoning, tool_args, model)
+            elif usage.source is None:
+                usage = Usage(0, 0, source=None)  # a refused call uses no tokens unless it says so
+        x = self._exchange(p, ts, response, True, usage)
+        out.append(ExchangeFinished(ts, x))
+
+    def _response(self, p: _Pending, status: int | None) -> LlmResponse:
+        b = p.builder
+        if p.items == 0 and p.resp_body:
+            obj = self._json(p, p.resp_body, p.resp_len, "response")
+            if obj is not None:
+                p.api.body(b, obj)
+            elif p.resp_body.lstrip()[:6] in (b"data: ", b"data:", b"event:"):  # SSE sent as another type
+                for e in SseFramer().feed(bytes(p.resp_body)):
+                    try:
+                        p.api.stream_item(b, e.event, orjson.loads(e.data))
+                    except orjson.JSONDecodeError:
+                        pass
+        if status is not None and status >= 400 and not b.error:
+            obj = None
+            try:
+                obj = orjson.loads(p.resp_body) if p.resp_body else None
+            except orjson.JSONDecodeError:
+                pass
+            b.error = error_message(obj) or _short(p.resp_body) or f"HTTP {status}"
+            if not b.error.startswith("HTTP"):
+                b.error = f"HTTP {status}: {b.error}"
+        elif status is not None and status >= 400:
+            b.error = f"HTTP {status}: {b.error}"
+        if p.resp_head is None and p.resp_end is None and not b.error:
+            b.error = "no response"
+        return b.result(p.api.usage(b.reported_usage))
+
+    def _exchange(self, p: _Pending, ts: int, response: LlmResponse | None, final: bool,
+                  usage: Usage | None = None) -> Exchange:
+        head, rh = p.head, p.resp_head
+        problems = list(p.problems)
+        if p.parse_problem:
+            problems.append(p.parse_problem)
+        complete = False
+        if final:
+            for side, end in (("request", p.req_end), ("response", p.resp_end)):
+                if end is not None and not end.complete:
+                    problems.append(f"{side}: {end.problem or 'incomplete'}")
+            if head is None:
+                problems.append("request not seen (the monitor joined mid-exchange)")
+            elif p.req_end is None:
+                problems.append("request body not seen whole")
+            if p.resp_end is None and rh is None and not problems:
+                problems.append("no response seen")
+            complete = bool(p.req_end and p.resp_end and p.req_end.complete and p.resp_end.complete)
+        usage = usage or Usage()
+        model = (response.response_model if response and response.response_model else None) \
+            or (p.request.model if p.request else "")
+        cost = pricing.cost_usd(usage, model, p.price_id, p.ts) if final and p.api else None
+        keep = self.opt.keep_body
+        end_ts = ts
+        if p.resp_end is not None:
+            end_ts = max(p.resp_end.last_byte_ts, p.resp_end.ts) if p.resp_end.last_byte_ts else p.resp_end.ts
+        first = p.first_token_ts
+        if first is None and final and p.resp_end is not None and p.resp_len:
+            first = p.resp_end.first_byte_ts  # a whole-body response: its first byte
+        return Exchange(
+            id=p.id, conn=p.conn, stream=p.stream, pid=p.pid,
+            host=head.authority if head else "", method=head.method if head else "",
+            path=redact_target(head.target, self.opt.show_secrets) if head else "",
+            http_version=(head.http_version if head else (rh.http_version if rh else "")),
+            status=rh.status if rh else None, provider=p.provider, api=p.api.name if p.api else None,
+            request=p.request, response=response, usage=usage, cost_usd=cost,
+            timing=Timing(p.ts, end_ts if final else p.ts, first),
+            complete=complete, problem="; ".join(x for x in problems if x),
+            request_headers=head.headers if head else (), response_headers=rh.headers if rh else (),
+            request_body=bytes(p.req_body[:keep]), response_body=bytes(p.resp_body[:keep]) if final else b"",
+            body_truncated=p.truncated or len(p.req_body) > keep or len(p.resp_body) > keep,
+            price_provider=p.price_id,
+        )
+
+    def _drop(self, ev, out: list, e: Exception) -> None:
+        key = (getattr(ev, "conn", None), getattr(ev, "stream", None))
+        p = self._open.pop(key, None)
+        if p is not None:
+            self._dirty.pop(p.id, None)
+            p.problems.append(f"internal error: {type(e).__name__}: {e}")
+            try:
+                x = self._exchange(p, getattr(ev, "ts", p.ts), None, True)
+                out.append(ExchangeFinished(x.timing.ts_end, replace(x, api=None) if p.api is None else x))
+            except Exception:
+                pass
+
+
+def _short(body: bytearray, n: int = 300) -> str:
+    text = bytes(body[:n]).decode("utf-8", "replace").strip()
+    return text + ("…" if len(body) > n else "")

@@ -1,0 +1,310 @@
+"""The in-memory store: processes -> conversations -> exchanges, with live tallies.
+
+One writer (the capture worker, through apply()) and any number of readers (snapshot()), under
+one lock: a snapshot is a consistent set of frozen objects, taken in a time proportional to the
+number of records, never to their size. Bounded: past `max_exchanges` calls or `max_body_bytes`
+of kept bodies, the oldest finished exchanges are evicted; tallies are kept apart and survive.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+
+from ..capture.events import ProcessExit, ProcessInfo, ProcessSeen
+from ..providers.events import Exchange, ExchangeFinished, ExchangeProgress, ExchangeStarted
+from ..providers.model import LlmResponse, Timing, ToolCall, Usage
+from .tally import ZERO, Contribution, Tally
+from .threads import Threader
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeView:
+    exchange: Exchange  # for a call in flight: the response so far
+    conversation_id: str | None  # None for non-LLM exchanges
+    in_flight: bool
+    comm: str
+    exe: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    id: str
+    pid: int
+    title: str  # the first user message, shortened
+    exchange_ids: tuple[str, ...]  # those still kept, oldest first
+    first_ts: int
+    last_ts: int
+    models: tuple[str, ...]
+    tally: Tally
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessView:
+    pid: int
+    comm: str
+    exe: str
+    cmdline: tuple[str, ...]
+    exited: bool
+    conversation_ids: tuple[str, ...]
+    other_http: int  # exchanges that were not LLM calls
+    tally: Tally
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    version: int  # changes whenever anything does: readers skip redrawing an unchanged store
+    processes: tuple[ProcessView, ...]
+    conversations: dict  # id -> ConversationView
+    exchanges: dict  # id -> ExchangeView, oldest first
+    total: Tally
+    by_model: dict  # model -> Tally
+    evicted: int  # exchanges dropped to stay within bounds
+
+
+class _Record:
+    __slots__ = ("exchange", "conv", "in_flight", "text", "reasoning", "tool_calls", "usage", "cost",
+                 "status", "first_token_ts", "last_ts", "contrib", "model", "size")
+
+    def __init__(self, x: Exchange, conv: str | None) -> None:
+        self.exchange = x
+        self.conv = conv
+        self.in_flight = True
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.tool_calls: tuple[ToolCall, ...] = ()
+        self.usage = Usage()
+        self.cost: float | None = None
+        self.status: int | None = None
+        self.first_token_ts: int | None = None
+        self.last_ts = x.timing.ts_start
+        self.contrib = ZERO
+        self.model = x.model or "?"
+        self.size = len(x.request_body)
+
+    def view(self) -> Exchange:
+        if not self.in_flight:
+            return self.exchange
+        x = self.exchange
+        resp = LlmResponse(text="".join(self.text), reasoning="".join(self.reasoning), tool_calls=self.tool_calls)
+        return replace(x, status=self.status, response=resp, usage=self.usage, cost_usd=self.cost,
+                       timing=Timing(x.timing.ts_start, self.last_ts, self.first_token_ts))
+
+
+class _Conversation:
+    __slots__ = ("id", "pid", "title", "exchanges", "first_ts", "last_ts", "models", "tally")
+
+    def __init__(self, cid: str, pid: int, title: str, ts: int) -> None:
+        self.id, self.pid, self.title = cid, pid, title
+        self.exchanges: list[str] = []
+        self.first_ts = self.last_ts = ts
+        self.models: list[str] = []
+        self.tally = Tally()
+
+
+class _Process:
+    __slots__ = ("info", "exited", "conversations", "other_http", "tally")
+
+    def __init__(self, info: ProcessInfo) -> None:
+        self.info = info
+        self.exited = False
+        self.conversations: list[str] = []
+        self.other_http = 0
+        self.tally = Tally()
+
+
+def _title(x: Exchange) -> str:
+    req = x.request
+    if req is not None:
+        for m in req.messages:
+            if m.role == "user" and m.text.strip():
+                t = " ".join(m.text.split())
+                return t[:80] + ("…" if len(t) > 80 else "")
+    return f"{x.method} {x.path}"[:80]
+
+
+class Store:
+    def __init__(self, max_exchanges: int = 10_000, max_body_bytes: int = 512 << 20) -> None:
+        self.max_exchanges = max_exchanges
+        self.max_body_bytes = max_body_bytes
+        self._lock = threading.Lock()
+        self._exchanges: OrderedDict[str, _Record] = OrderedDict()
+        self._conversations: dict[str, _Conversation] = {}
+        self._processes: dict[int, _Process] = {}
+        self._by_model: dict[str, Tally] = {}
+        self._total = Tally()
+        self._threads = Threader()
+        self._body_bytes = 0
+        self._version = 0
+        self.evicted = 0
+
+    # -- writing (the capture worker) -----------------------------------------------------------
+    def apply(self, events) -> list[ExchangeView]:
+        """Take a batch of capture and exchange events; return views of the exchanges finished."""
+        finished: list[ExchangeView] = []
+        with self._lock:
+            for ev in events:
+                t = type(ev)
+                if t is ExchangeProgress:
+                    self._progress(ev)
+                elif t is ExchangeStarted:
+                    self._started(ev.exchange)
+                elif t is ExchangeFinished:
+                    v = self._finished(ev.exchange)
+                    if v is not None:
+                        finished.append(v)
+                elif t is ProcessSeen:
+                    p = self._processes.get(ev.info.pid)
+                    if p is None:
+                        self._processes[ev.info.pid] = _Process(ev.info)
+                    else:
+                        p.info, p.exited = ev.info, False
+                elif t is ProcessExit:
+                    p = self._processes.get(ev.pid)
+                    if p is not None:
+                        p.exited = True
+                        if not p.conversations and not p.other_http:
+                            del self._processes[ev.pid]
+                else:
+                    continue
+                self._version += 1
+            self._evict()
+        return finished
+
+    def _process(self, pid: int) -> _Process:
+        p = self._processes.get(pid)
+        if p is None:
+            p = self._processes[pid] = _Process(ProcessInfo(pid, 0, "", "", (), 0))
+        return p
+
+    def _tallies(self, r: _Record) -> list[Tally]:
+        out = [self._total, self._process(r.exchange.pid).tally, self._model_tally(r.model)]
+        c = self._conversations.get(r.conv) if r.conv else None
+        if c is not None:
+            out.append(c.tally)
+        return out
+
+    def _model_tally(self, model: str) -> Tally:
+        t = self._by_model.get(model)
+        if t is None:
+            t = self._by_model[model] = Tally()
+        return t
+
+    def _started(self, x: Exchange) -> None:
+        if x.id in self._exchanges:
+            return
+        if not x.is_llm:
+            r = _Record(x, None)
+            self._exchanges[x.id] = r
+            self._body_bytes += r.size
+            return
+        conv_id = self._threads.assign(x.pid, x.request)
+        r = _Record(x, conv_id)
+        self._exchanges[x.id] = r
+        self._body_bytes += r.size
+        c = self._conversations.get(conv_id)
+        if c is None:
+            c = self._conversations[conv_id] = _Conversation(conv_id, x.pid, _title(x), x.timing.ts_start)
+            self._process(x.pid).conversations.append(conv_id)
+        c.exchanges.append(x.id)
+        c.last_ts = max(c.last_ts, x.timing.ts_start)
+        if x.model and x.model not in c.models:
+            c.models.append(x.model)
+        for t in self._tallies(r):
+            t.calls += 1
+            t.in_flight += 1
+
+    def _progress(self, ev: ExchangeProgress) -> None:
+        r = self._exchanges.get(ev.id)
+        if r is None or not r.in_flight:
+            return
+        if ev.text:
+            r.text.append(ev.text)
+        if ev.reasoning:
+            r.reasoning.append(ev.reasoning)
+        if ev.tool_calls is not None:
+            r.tool_calls = ev.tool_calls
+        r.status = ev.status
+        r.first_token_ts = ev.first_token_ts
+        r.last_ts = max(r.last_ts, ev.ts)
+        r.usage, r.cost = ev.usage, ev.cost_usd
+        if r.conv is not None:
+            self._contribute(r, Contribution.of(ev.usage, ev.cost_usd))
+
+    def _contribute(self, r: _Record, new: Contribution) -> None:
+        for t in self._tallies(r):
+            t.swap(r.contrib, new)
+        r.contrib = new
+
+    def _finished(self, x: Exchange) -> ExchangeView | None:
+        r = self._exchanges.get(x.id)
+        if r is None:  # finished without a start (should not happen): count it anyway
+            self._started(x)
+            r = self._exchanges[x.id]
+        if not r.in_flight:
+            return None
+        r.in_flight = False
+        r.exchange = x
+        r.text = r.reasoning = []
+        self._body_bytes += len(x.response_body) + len(x.request_body) - r.size
+        r.size = len(x.response_body) + len(x.request_body)
+        self._exchanges.move_to_end(x.id)  # eviction order: oldest finished first
+        p = self._process(x.pid)
+        if r.conv is None:
+            p.other_http += 1
+            return ExchangeView(x, None, False, p.info.comm, p.info.exe)
+        self._contribute(r, Contribution.of(x.usage, x.cost_usd))
+        failed = bool(x.error) or (x.status is not None and x.status >= 400)
+        for t in self._tallies(r):
+            t.in_flight -= 1
+            t.errors += failed
+        c = self._conversations.get(r.conv)
+        if c is not None:
+            c.last_ts = max(c.last_ts, x.timing.ts_end)
+        self._threads.finished(x.pid, r.conv, x.request, x.response)
+        return ExchangeView(x, r.conv, False, p.info.comm, p.info.exe)
+
+    def _evict(self) -> None:
+        if len(self._exchanges) <= self.max_exchanges and self._body_bytes <= self.max_body_bytes:
+            return
+        for xid in list(self._exchanges):
+            if len(self._exchanges) <= self.max_exchanges and self._body_bytes <= self.max_body_bytes:
+                break
+            r = self._exchanges[xid]
+            if r.in_flight:
+                continue
+            del self._exchanges[xid]
+            self._body_bytes -= r.size
+            self.evicted += 1
+            c = self._conversations.get(r.conv) if r.conv else None
+            if c is not None:
+                c.exchanges.remove(xid)
+                if not c.exchanges:
+                    del self._conversations[c.id]
+                    p = self._processes.get(c.pid)
+                    if p is not None:
+                        p.conversations.remove(c.id)
+
+    # -- reading (any thread) -------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            procs = tuple(
+                ProcessView(pid, p.info.comm, p.info.exe, p.info.cmdline, p.exited, tuple(p.conversations),
+                            p.other_http, p.tally.copy())
+                for pid, p in self._processes.items() if p.conversations or p.other_http
+            )
+            convs = {cid: ConversationView(cid, c.pid, c.title, tuple(c.exchanges), c.first_ts, c.last_ts,
+                                           tuple(c.models), c.tally.copy())
+                     for cid, c in self._conversations.items()}
+            xs = {}
+            for xid, r in self._exchanges.items():
+                info = self._processes.get(r.exchange.pid)
+                xs[xid] = ExchangeView(r.view(), r.conv, r.in_flight, info.info.comm if info else "",
+                                       info.info.exe if info else "")
+            return Snapshot(self._version, procs, convs, xs, self._total.copy(),
+                            {m: t.copy() for m, t in self._by_model.items()}, self.evicted)
