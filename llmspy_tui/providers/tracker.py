@@ -246,7 +246,7 @@ class ExchangeTracker:
             usage = Usage(usage.input_tokens if usage.input_tokens is not None else p.live_in,
                           usage.output_tokens if usage.output_tokens is not None else p.live_out,
                           usage.cache_read_tokens, usage.cache_write_tokens, usage.reasoning_tokens, ESTIMATED)
-        cost = pricing.cost_usd(usage, b.model or model, p.price_id, p.ts)
+        cost = self._cost(p, usage, b.model)
         status = p.resp_head.status if p.resp_head else None
         return ExchangeProgress(p.resp_head.ts if p.resp_head else p.ts, p.id, text, reasoning, tools,
                                 usage, cost, status, p.first_token_ts)
@@ -317,9 +317,7 @@ class ExchangeTracker:
                 problems.append("no response seen")
             complete = bool(p.req_end and p.resp_end and p.req_end.complete and p.resp_end.complete)
         usage = usage or Usage()
-        model = (response.response_model if response and response.response_model else None) \
-            or (p.request.model if p.request else "")
-        cost = pricing.cost_usd(usage, model, p.price_id, p.ts) if final and p.api else None
+        cost = self._cost(p, usage, response.response_model if response else None) if final and p.api else None
         keep = self.opt.keep_body
         end_ts = ts
         if p.resp_end is not None:
@@ -341,6 +339,17 @@ class ExchangeTracker:
             body_truncated=p.truncated or len(p.req_body) > keep or len(p.resp_body) > keep,
             price_provider=p.price_id,
         )
+
+    @staticmethod
+    def _cost(p: _Pending, usage: Usage, response_model: str | None) -> float | None:
+        """Priced by the model that answered, else by the one asked for (aliases like
+        `gpt-4o` answer as a dated snapshot; either may be the one genai-prices knows)."""
+        requested = p.request.model if p.request else ""
+        for model in dict.fromkeys(m for m in (response_model, requested) if m):
+            cost = pricing.cost_usd(usage, model, p.price_id, p.ts)
+            if cost is not None:
+                return cost
+        return None
 
     def _drop(self, ev, out: list, e: Exception) -> None:
         key = (getattr(ev, "conn", None), getattr(ev, "stream", None))
