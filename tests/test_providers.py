@@ -448,3 +448,12 @@ def test_live_progress_grows_and_ends_with_reported_usage():
     progress = [e for e in events if type(e).__name__ == "ExchangeProgress"]
     assert "".join(p.text for p in progress) == "".join(words)
     assert progress[0].usage.source == "estimated" and progress[-1].usage.output_tokens == 40
+
+
+def test_stream_ended_by_its_own_event_is_whole_even_if_the_client_hangs_up_early():
+    """SDKs stop reading at [DONE] and close: the chunked framing's last bytes are never read."""
+    req = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "q"}]}
+    parts = sse_parts([(None, openai_chunk({"content": "done"}, finish="stop")), (None, "[DONE]")])
+    conv = h1_call(CHAT, req, parts, ctype="text/event-stream")[:-1]  # no "0\r\n\r\n"
+    x = one(conv)
+    assert x.complete and not x.problem and x.response.text == "done"

@@ -88,6 +88,8 @@ class AnthropicMessages(Api):
                 b.finish_reason = str(d["stop_reason"])
             if isinstance(obj.get("usage"), dict):
                 self._usage(b, obj["usage"])
+        elif kind == "message_stop":
+            b.done = True
         elif kind == "error":
             b.error = error_message(obj)
 

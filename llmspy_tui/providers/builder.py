@@ -28,7 +28,7 @@ class _Tool:
 
 class ResponseBuilder:
     __slots__ = ("_text", "_reasoning", "_tools", "finish_reason", "error", "model", "response_id",
-                 "_usage", "new_text", "new_reasoning", "tools_changed", "usage_changed", "outputs", "scratch")
+                 "_usage", "new_text", "new_reasoning", "tools_changed", "usage_changed", "outputs", "scratch", "done")
 
     def __init__(self) -> None:
         self._text: list[str] = []
@@ -45,6 +45,7 @@ class ResponseBuilder:
         self.usage_changed = False
         self.outputs = 0  # pieces of output seen (text, reasoning or tool call): first token time
         self.scratch: dict = {}  # an API module's own notes about this response
+        self.done = False  # the API's own end-of-stream event was seen ([DONE], message_stop, ...)
 
     # -- pieces ---------------------------------------------------------------------------
     def text(self, piece) -> None:
@@ -130,6 +131,14 @@ def json_text(value) -> str:
 
 def as_int(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def first_int(*values) -> int | None:
+    """The first value that is a count (0 included)."""
+    for v in values:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+    return None
 
 
 def plus(*values) -> int | None:

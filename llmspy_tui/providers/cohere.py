@@ -50,6 +50,7 @@ class CohereChat(Api):
             if isinstance(obj.get("id"), str):
                 b.response_id = obj["id"]
         elif kind == "message-end":
+            b.done = True
             if delta.get("finish_reason"):
                 b.finish_reason = str(delta["finish_reason"])
             if isinstance(delta.get("error"), str):
@@ -103,6 +104,7 @@ class CohereChatV1(Api):
         elif kind == "stream-start" and isinstance(obj.get("generation_id"), str):
             b.response_id = obj["generation_id"]
         elif kind == "stream-end":
+            b.done = True
             if obj.get("finish_reason"):
                 b.finish_reason = str(obj["finish_reason"])
             resp = obj.get("response")

@@ -38,6 +38,7 @@ class OllamaChat(Api):
             b.scratch[key] = True
             b.tool(key, None, fn.get("name"), arguments=json_text(fn.get("arguments", {})))
         if obj.get("done") is True:
+            b.done = True
             b.finish_reason = str(obj.get("done_reason") or "stop")
             b.usage(input=as_int(obj.get("prompt_eval_count")), output=as_int(obj.get("eval_count")))
 

@@ -4,7 +4,7 @@ DeepSeek, OpenRouter, xAI, vLLM, llama.cpp, Ollama's /v1 route, ...)."""
 from __future__ import annotations
 
 from .base import Api, error_message, model_of, params_of, text_of, tool_names
-from .builder import ResponseBuilder, as_int, reported
+from .builder import ResponseBuilder, as_int, first_int, reported
 from .model import LlmRequest, Message, ToolCall, Usage
 
 _SYSTEM_ROLES = ("system", "developer")
@@ -118,7 +118,7 @@ class OpenAIChat(Api):
         pd = u.get("prompt_tokens_details") if isinstance(u.get("prompt_tokens_details"), dict) else {}
         cd = u.get("completion_tokens_details") if isinstance(u.get("completion_tokens_details"), dict) else {}
         b.usage(input=as_int(u.get("prompt_tokens")), output=as_int(u.get("completion_tokens")),
-                cache_read=as_int(pd.get("cached_tokens")) or as_int(u.get("prompt_cache_hit_tokens")),
+                cache_read=first_int(pd.get("cached_tokens"), u.get("prompt_cache_hit_tokens")),
                 reasoning=as_int(cd.get("reasoning_tokens")))
 
     def usage(self, u: dict) -> Usage:

@@ -75,6 +75,7 @@ class OpenAIResponses(Api):
             resp = obj.get("response")
             if isinstance(resp, dict):
                 self._meta(b, resp)
+            b.done = kind in ("response.completed", "response.incomplete", "response.failed")
         elif kind == "error":
             b.error = error_message({"error": obj}) or error_message(obj)
 

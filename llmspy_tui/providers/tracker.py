@@ -209,6 +209,7 @@ class ExchangeTracker:
             return
         p.items += 1
         if isinstance(data, str) and data.strip() == "[DONE]":
+            p.builder.done = True  # OpenAI's end of stream
             return
         try:
             obj = orjson.loads(data)
@@ -307,7 +308,7 @@ class ExchangeTracker:
         complete = False
         if final:
             for side, end in (("request", p.req_end), ("response", p.resp_end)):
-                if end is not None and not end.complete:
+                if end is not None and not end.complete and not (side == "response" and self._whole_stream(p)):
                     problems.append(f"{side}: {end.problem or 'incomplete'}")
             if head is None:
                 problems.append("request not seen (the monitor joined mid-exchange)")
@@ -315,7 +316,8 @@ class ExchangeTracker:
                 problems.append("request body not seen whole")
             if p.resp_end is None and rh is None and not problems:
                 problems.append("no response seen")
-            complete = bool(p.req_end and p.resp_end and p.req_end.complete and p.resp_end.complete)
+            complete = bool(p.req_end and p.resp_end and p.req_end.complete
+                            and (p.resp_end.complete or self._whole_stream(p)))
         usage = usage or Usage()
         cost = self._cost(p, usage, response.response_model if response else None) if final and p.api else None
         keep = self.opt.keep_body
@@ -339,6 +341,14 @@ class ExchangeTracker:
             body_truncated=p.truncated or len(p.req_body) > keep or len(p.resp_body) > keep,
             price_provider=p.price_id,
         )
+
+    @staticmethod
+    def _whole_stream(p: _Pending) -> bool:
+        """A stream that reached the API's own end event is whole even if the client hung up
+        before reading the HTTP framing's end (SDKs stop at [DONE] and close the connection)."""
+        end = p.resp_end
+        return (p.builder.done and end is not None and not end.complete and "; " not in end.problem
+                and end.problem.startswith("connection ") and " before the " in end.problem)
 
     @staticmethod
     def _cost(p: _Pending, usage: Usage, response_model: str | None) -> float | None:

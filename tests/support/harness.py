@@ -63,16 +63,17 @@ class TlsServer:
 
 
 class Monitor:
-    """`llmspy-tui --headless --raw` as a subprocess, as a user would run it."""
+    """`llmspy-tui --headless --raw` (or another output `mode`) as a subprocess, as a user would run it."""
 
-    def __init__(self, workdir: Path, extra_args: list[str] = (), ready_timeout: float = 60.0) -> None:
+    def __init__(self, workdir: Path, extra_args: list[str] = (), ready_timeout: float = 60.0,
+                 mode: tuple[str, ...] = ("--raw",)) -> None:
         self.out_path = workdir / "monitor.jsonl"
         self.err_path = workdir / "monitor.err"
         self.record = workdir / "capture.llmspy"
         self._out = open(self.out_path, "wb")
         self._err = open(self.err_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llmspy_tui", "--headless", "--raw", "--record", str(self.record),
+            [sys.executable, "-m", "llmspy_tui", "--headless", *mode, "--record", str(self.record),
              *extra_args],
             stdout=self._out, stderr=self._err, cwd=str(REPO),
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import base64
 import gzip
+import http
 import json
 import os
 import socket
@@ -25,7 +26,7 @@ import h2.events
 import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_llm import respond  # noqa: E402
+from fake_llm import request_id, respond  # noqa: E402
 
 STREAM_PAUSE = 0.0  # seconds between SSE events (set by --sse-pause)
 
@@ -43,6 +44,32 @@ def choose_encoding(accept: str, ctype: str, path: str = "") -> str:
         if coding in ENCODERS:
             return coding
     return ""
+
+
+def reason(status: int) -> str:
+    """The HTTP/1.1 reason phrase for a status (529 is Anthropic's "Overloaded")."""
+    if status == 529:
+        return "Overloaded"
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def is_streamed(ctype: str, parts: list[bytes]) -> bool:
+    """Sent as it is produced: an event stream, or a body in several parts (a streamed JSON array)."""
+    return ctype.startswith("text/event-stream") or len(parts) > 1
+
+
+def extra_headers(status: int, method: str, path: str, body: bytes) -> list[tuple[str, str]]:
+    """Headers real API front ends add: a request id (deterministic here), retry-after on 429."""
+    rid = request_id(method, path, body)
+    out = [("x-request-id", f"req_{rid}")]
+    if path.partition("?")[0].endswith("/v1/messages"):
+        out.append(("request-id", f"req_011{rid[:24]}"))
+    if status == 429:
+        out.append(("retry-after", "1"))
+    return out
 
 
 class LoggedConn:
@@ -115,13 +142,15 @@ def serve_http1(c: LoggedConn, first: bytes) -> None:
             body, buf = buf[:length], buf[length:]
         status, ctype, parts = respond(method, path, bytes(body))
         close = headers.get("connection", "").lower() == "close"
-        encoding = choose_encoding(headers.get("accept-encoding", ""), ctype, path)
+        streamed = is_streamed(ctype, parts)
+        encoding = "" if streamed else choose_encoding(headers.get("accept-encoding", ""), ctype, path)
+        extra = "".join(f"{k}: {v}\r\n" for k, v in extra_headers(status, method, path, bytes(body)))
         stream_no = len(c.exchanges) + 1
         c.log(stream_no, method, path, bytes(body), status, ctype, encoding, b"".join(parts),
               len(parts) if ctype.startswith("text/event-stream") else 0)
-        if ctype.startswith("text/event-stream"):
-            c.send(f"HTTP/1.1 {status} OK\r\ncontent-type: {ctype}\r\ntransfer-encoding: chunked\r\n"
-                   f"cache-control: no-cache\r\n\r\n".encode())
+        if streamed:
+            c.send(f"HTTP/1.1 {status} {reason(status)}\r\ncontent-type: {ctype}\r\ntransfer-encoding: chunked\r\n"
+                   f"cache-control: no-cache\r\n{extra}\r\n".encode())
             for part in parts:
                 c.send(b"%x\r\n%s\r\n" % (len(part), part))
                 if STREAM_PAUSE:
@@ -129,13 +158,12 @@ def serve_http1(c: LoggedConn, first: bytes) -> None:
             c.send(b"0\r\n\r\n")
         else:
             payload = b"".join(parts)
-            extra = ""
             if encoding:
                 payload = ENCODERS[encoding](payload)
                 extra += f"content-encoding: {encoding}\r\n"
             if close:
                 extra += "connection: close\r\n"
-            c.send(f"HTTP/1.1 {status} OK\r\ncontent-type: {ctype}\r\ncontent-length: {len(payload)}\r\n"
+            c.send(f"HTTP/1.1 {status} {reason(status)}\r\ncontent-type: {ctype}\r\ncontent-length: {len(payload)}\r\n"
                    f"{extra}\r\n".encode() + payload)
         if close:
             return
@@ -148,19 +176,24 @@ def serve_h2(c: LoggedConn, first: bytes) -> None:
     c.send(conn.data_to_send())
     requests: dict[int, dict] = {}
     pending: dict[int, bytearray] = {}  # stream -> response bytes not yet sent (flow control)
+    complete: set[int] = set()  # streams whose whole body is in `pending`: end them once it is sent
 
     def pump() -> None:
+        """Send what the windows allow, in frames of at most the peer's maximum size."""
         for sid in list(pending):
-            data = pending[sid]
+            data, ends = pending[sid], sid in complete
+            if not data and ends:  # an empty body
+                conn.end_stream(sid)
             while data:
                 window = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size)
                 if window <= 0:
                     break
                 n = min(window, len(data))
-                conn.send_data(sid, bytes(data[:n]), end_stream=(n == len(data)))
+                conn.send_data(sid, bytes(data[:n]), end_stream=ends and n == len(data))
                 del data[:n]
-            if not data:
+            if not data and ends:
                 del pending[sid]
+                complete.discard(sid)
         c.send(conn.data_to_send())
 
     data = first
@@ -187,23 +220,27 @@ def serve_h2(c: LoggedConn, first: bytes) -> None:
                 hdrs = req["headers"]
                 method, path = hdrs[b":method"].decode(), hdrs[b":path"].decode()
                 status, ctype, parts = respond(method, path, bytes(req["body"]))
-                encoding = choose_encoding(hdrs.get(b"accept-encoding", b"").decode(), ctype, path)
+                streamed = is_streamed(ctype, parts)
+                encoding = "" if streamed else choose_encoding(hdrs.get(b"accept-encoding", b"").decode(),
+                                                               ctype, path)
                 c.log(ev.stream_id, method, path, bytes(req["body"]), status, ctype, encoding,
                       b"".join(parts), len(parts) if ctype.startswith("text/event-stream") else 0)
-                resp_headers = [(":status", str(status)), ("content-type", ctype)]
+                resp_headers = [(":status", str(status)), ("content-type", ctype),
+                                *extra_headers(status, method, path, bytes(req["body"]))]
                 if encoding:
                     resp_headers.append(("content-encoding", encoding))
                     parts = [ENCODERS[encoding](b"".join(parts))]
                 conn.send_headers(ev.stream_id, resp_headers)
-                if ctype.startswith("text/event-stream"):
+                pending[ev.stream_id] = bytearray()
+                if streamed:  # one DATA frame per part, as long as the window and frame size allow
                     for part in parts:
-                        conn.send_data(ev.stream_id, part)
-                        c.send(conn.data_to_send())
+                        pending[ev.stream_id] += part
+                        pump()
                         if STREAM_PAUSE:
                             threading.Event().wait(STREAM_PAUSE)
-                    conn.end_stream(ev.stream_id)
                 else:
-                    pending[ev.stream_id] = bytearray(b"".join(parts))
+                    pending[ev.stream_id] += b"".join(parts)
+                complete.add(ev.stream_id)
             elif isinstance(ev, h2.events.ConnectionTerminated):
                 c.send(conn.data_to_send())
                 return
