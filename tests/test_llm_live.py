@@ -152,7 +152,7 @@ def test_sdk_calls_match_what_the_client_received(live, name):
         errors = [x for x in seen if x["status"] >= 400]
         pairs = [(c, by_id.get(c["response_id"]) if c["status"] < 400 else errors.pop(0)) for c in calls]
     else:  # sequential calls (some repeat a request, so ids repeat): in order
-        pairs = list(zip(calls, seen))
+        pairs = list(zip(calls, seen, strict=True))
     for call, x in pairs:
         if x is None:
             problems.append(f"no exchange with response id {call['response_id']}")
@@ -223,7 +223,7 @@ def test_node_fetch_calls(live):
     calls = live["results"]["node-fetch"]["calls"]
     seen = _of(live, "node-fetch")
     assert len(seen) == len(calls) and all(x["complete"] for x in seen)
-    for call, x in zip(calls, seen):
+    for call, x in zip(calls, seen, strict=True):
         assert x["status"] == call["status"] == 200
         body = call["body"].encode()
         if call["content_type"].startswith("text/event-stream"):
