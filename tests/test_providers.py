@@ -457,3 +457,15 @@ def test_stream_ended_by_its_own_event_is_whole_even_if_the_client_hangs_up_earl
     conv = h1_call(CHAT, req, parts, ctype="text/event-stream")[:-1]  # no "0\r\n\r\n"
     x = one(conv)
     assert x.complete and not x.problem and x.response.text == "done"
+
+
+def test_a_traced_server_reports_its_side():
+    """The process that answered (a local gateway or server using TLS) is marked as the server."""
+    req = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "q"}]}
+    body = {"id": "c", "object": "chat.completion", "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "a"}, "finish_reason": "stop"}]}
+    conv = h1_call(CHAT, req, [json.dumps(body).encode()])
+    flipped = [("recv" if d == "send" else "send", data) for d, data in conv]
+    assert one(conv).role == "client"
+    x = one(flipped)
+    assert x.role == "server" and x.response.text == "a" and x.request.messages[0].text == "q"

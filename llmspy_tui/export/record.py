@@ -36,6 +36,7 @@ def exchange_record(v: ExchangeView, headers: bool = False, show_secrets: bool =
         "ts_start": x.timing.ts_start / 1e9,
         "ts_end": x.timing.ts_end / 1e9,
         "pid": x.pid,
+        "role": x.role,
         "comm": v.comm,
         "exe": v.exe,
         "host": x.host,

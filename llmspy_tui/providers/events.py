@@ -36,6 +36,7 @@ class Exchange:
     response_body: bytes = b""
     body_truncated: bool = False  # a kept body was cut at the limit
     price_provider: str | None = None  # genai-prices provider id used for the cost
+    role: str = "client"  # the traced process's side: "server" when it answered the call
 
     @property
     def is_llm(self) -> bool:

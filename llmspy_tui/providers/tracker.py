@@ -72,6 +72,7 @@ class ExchangeTracker:
         self._open: dict[tuple[str, int], _Pending] = {}
         self._next_id = 1
         self._dirty: dict[str, _Pending] = {}
+        self._roles: dict[str, str] = {}  # conn -> the traced process's side
         self.internal_errors = 0
 
     # -- input -----------------------------------------------------------------------------
@@ -137,11 +138,14 @@ class ExchangeTracker:
                 self._open.pop((p.conn, p.stream), None)
                 self._dirty.pop(p.id, None)
                 self._finish(p, ev.ts, out)
+        elif t is pe.ConnectionDetected:
+            self._roles[ev.conn] = ev.role
         elif t is pe.ConnectionEnd:
             for key in [k for k in self._open if k[0] == ev.conn]:
                 p = self._open.pop(key)
                 self._dirty.pop(p.id, None)
                 self._finish(p, ev.ts, out, f"connection ended ({ev.reason}) before the response did")
+            self._roles.pop(ev.conn, None)
 
     def _get(self, ev, ts: int) -> _Pending:
         key = (ev.conn, ev.stream)
@@ -339,7 +343,7 @@ class ExchangeTracker:
             request_headers=head.headers if head else (), response_headers=rh.headers if rh else (),
             request_body=bytes(p.req_body[:keep]), response_body=bytes(p.resp_body[:keep]) if final else b"",
             body_truncated=p.truncated or len(p.req_body) > keep or len(p.resp_body) > keep,
-            price_provider=p.price_id,
+            price_provider=p.price_id, role=self._roles.get(p.conn, "client"),
         )
 
     @staticmethod

@@ -78,6 +78,7 @@ def compare(call: dict, x: dict) -> list[str]:
             problems.append(f"{x['id']} {what}: client {want!r} != monitor {got!r}")
 
     same("status", call["status"], x["status"])
+    same("role", "client", x["role"])
     # the Responses client records the answering model; the others the one asked for
     same("model", call["model"], x["response_model"] if call["api"] == "responses" else x["model"])
     same("stream", call["stream"], x["stream"])
