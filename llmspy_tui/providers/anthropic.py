@@ -114,10 +114,7 @@ class AnthropicMessages(Api):
             b.finish_reason = str(obj["stop_reason"])
 
     def _meta(self, b: ResponseBuilder, msg: dict) -> None:
-        if isinstance(msg.get("model"), str):
-            b.model = msg["model"]
-        if isinstance(msg.get("id"), str):
-            b.response_id = msg["id"]
+        b.identity(msg)
         if isinstance(msg.get("usage"), dict):
             self._usage(b, msg["usage"])
 

@@ -78,6 +78,13 @@ class ResponseBuilder:
         self.tools_changed = True
         self.outputs += 1
 
+    def identity(self, obj: dict, model_key: str = "model", id_key: str = "id") -> None:
+        """The answering model and the response's id, where the object carries them."""
+        if isinstance(obj.get(model_key), str):
+            self.model = obj[model_key]
+        if isinstance(obj.get(id_key), str):
+            self.response_id = obj[id_key]
+
     def has_arguments(self, key) -> bool:
         t = self._tools.get(key)
         return t is not None and (t.final is not None or bool(t.parts))

@@ -110,10 +110,7 @@ class GeminiGenerate(Api):
         feedback = obj.get("promptFeedback")
         if isinstance(feedback, dict) and feedback.get("blockReason"):
             b.finish_reason = f"blocked: {feedback['blockReason']}"
-        if isinstance(obj.get("modelVersion"), str):
-            b.model = obj["modelVersion"]
-        if isinstance(obj.get("responseId"), str):
-            b.response_id = obj["responseId"]
+        b.identity(obj, "modelVersion", "responseId")
         u = obj.get("usageMetadata")
         if isinstance(u, dict):
             b.usage(input=as_int(u.get("promptTokenCount")), candidates=as_int(u.get("candidatesTokenCount")),

@@ -106,10 +106,7 @@ class OpenAIChat(Api):
             b.finish_reason = str(choice["finish_reason"])
 
     def _meta(self, b: ResponseBuilder, obj: dict) -> None:
-        if isinstance(obj.get("model"), str):
-            b.model = obj["model"]
-        if isinstance(obj.get("id"), str):
-            b.response_id = obj["id"]
+        b.identity(obj)
         if isinstance(obj.get("usage"), dict):
             self._usage(b, obj["usage"])
 

@@ -106,10 +106,7 @@ class OpenAIResponses(Api):
 
     @staticmethod
     def _meta(b: ResponseBuilder, resp: dict) -> None:
-        if isinstance(resp.get("model"), str):
-            b.model = resp["model"]
-        if isinstance(resp.get("id"), str):
-            b.response_id = resp["id"]
+        b.identity(resp)
         status = resp.get("status")
         if status in ("completed", "incomplete", "failed", "cancelled"):
             detail = resp.get("incomplete_details")
