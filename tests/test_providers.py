@@ -469,3 +469,22 @@ def test_a_traced_server_reports_its_side():
     assert one(conv).role == "client"
     x = one(flipped)
     assert x.role == "server" and x.response.text == "a" and x.request.messages[0].text == "q"
+
+
+def test_response_head_before_the_request_body_ends():
+    """A server may answer while the client is still sending (HTTP/2): the call is recognised
+    once the request body is whole, not from the part seen when the response began."""
+    p = wire.H2Pair()
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "long " * 3000}]}).encode()
+    p.client.send_headers(1, [(":method", "POST"), (":path", CHAT), (":scheme", "https"),
+                              (":authority", "api.openai.com"), ("content-type", "application/json")])
+    p.client.send_data(1, body[:1000])
+    p._pump()
+    p.respond(1, 200, [("content-type", "application/json")])
+    p.client.send_data(1, body[1000:], end_stream=True)
+    p._pump()
+    reply = {"id": "c", "object": "chat.completion", "model": "gpt-4o-mini",
+             "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
+    p.data(1, json.dumps(reply).encode(), end=True)
+    x = one(p.conv)
+    assert x.api == "openai.chat" and x.request.messages[0].text == "long " * 3000 and x.response.text == "ok"

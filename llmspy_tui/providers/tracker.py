@@ -127,7 +127,8 @@ class ExchangeTracker:
             if not ev.interim:
                 p = self._get(ev, ev.ts)
                 p.resp_head = ev
-                self._start(p, out)
+                if p.head is None or p.req_end is not None:
+                    self._start(p, out)  # else the request body is still coming: wait for all of it
         elif t is pe.MessageEnd:
             p = self._get(ev, ev.ts)
             if ev.side == pe.REQUEST:
