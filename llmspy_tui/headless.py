@@ -9,6 +9,7 @@ from typing import BinaryIO
 import orjson
 
 from .capture.events import ChunkEvent, ConnClosed, ProcessExit, ProcessInfo, ProcessSeen
+from .pipeline import wanted
 from .protocol import ProtocolTracker
 from .protocol import events as pe
 from .redact import mask_cmdline_arg, mask_http1_secrets, redact_headers, redact_target
@@ -27,11 +28,7 @@ class _Printer:
         self.lines = 0
 
     def _wanted(self, pid: int) -> bool:
-        """The -p/-c filters, applied again here for replays (live, the kernel applies them)."""
-        if not self.pids and not self.comms:
-            return True
-        info = self.procs.get(pid)
-        return pid in self.pids or (info is not None and info.comm in self.comms)
+        return wanted(pid, self.procs, self.pids, self.comms)
 
     def _write(self, lines: list[bytes]) -> None:
         if lines:

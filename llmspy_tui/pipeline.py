@@ -11,6 +11,14 @@ from .providers import ExchangeTracker, Options
 from .store import ExchangeView, Store
 
 
+def wanted(pid: int, procs: dict, pids: set, comms: set) -> bool:
+    """The -p/-c filters, applied again after capture for replays (live, the kernel applies them)."""
+    if not pids and not comms:
+        return True
+    info = procs.get(pid)
+    return pid in pids or (info is not None and info.comm in comms)
+
+
 class Pipeline:
     def __init__(self, store: Store | None = None, live: bool = False, show_secrets: bool = False,
                  pids: tuple[int, ...] = (), comms: tuple[str, ...] = ()) -> None:
@@ -21,13 +29,6 @@ class Pipeline:
         self.comms = set(comms)
         self._procs: dict[int, ProcessInfo] = {}
         self.last_ts = 0
-
-    def _wanted(self, pid: int) -> bool:
-        """The -p/-c filters, applied again here for replays (live, the kernel applies them)."""
-        if not self.pids and not self.comms:
-            return True
-        info = self._procs.get(pid)
-        return pid in self.pids or (info is not None and info.comm in self.comms)
 
     def feed(self, batch) -> list[ExchangeView]:
         """One batch of capture events; the exchanges it finished, in order."""
@@ -41,7 +42,7 @@ class Pipeline:
                 self._procs[ev.info.pid] = ev.info
                 seen.append(ev)
                 continue
-            if t in (ChunkEvent, ConnClosed) and not self._wanted(ev.pid):
+            if t in (ChunkEvent, ConnClosed) and not wanted(ev.pid, self._procs, self.pids, self.comms):
                 continue
             protocol.extend(self.protocol.feed(ev))
             if t is ProcessExit:

@@ -289,17 +289,14 @@ class ExchangeTracker:
                         p.api.stream_item(b, e.event, orjson.loads(e.data))
                     except orjson.JSONDecodeError:
                         pass
-        if status is not None and status >= 400 and not b.error:
-            obj = None
-            try:
-                obj = orjson.loads(p.resp_body) if p.resp_body else None
-            except orjson.JSONDecodeError:
-                pass
-            b.error = error_message(obj) or _short(p.resp_body) or f"HTTP {status}"
-            if not b.error.startswith("HTTP"):
-                b.error = f"HTTP {status}: {b.error}"
-        elif status is not None and status >= 400:
-            b.error = f"HTTP {status}: {b.error}"
+        if status is not None and status >= 400:
+            if not b.error:  # the API module found no error in the body: any shape, or its text
+                try:
+                    b.error = error_message(orjson.loads(p.resp_body)) if p.resp_body else None
+                except orjson.JSONDecodeError:
+                    pass
+                b.error = b.error or _short(p.resp_body)
+            b.error = f"HTTP {status}: {b.error}" if b.error else f"HTTP {status}"
         if p.resp_head is None and p.resp_end is None and not b.error:
             b.error = "no response"
         return b.result(p.api.usage(b.reported_usage))
