@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
 import re
 import signal
 import sys
-from typing import Iterator
 
 from . import __version__
 from .errors import UserError
@@ -55,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay", metavar="FILE", help="read a recording instead of capturing (no root needed)")
     p.add_argument("--demo", action="store_true",
                    help="replay the bundled demo capture (real clients on loopback; no root needed)")
+    p.add_argument("--speed", type=float, metavar="X",
+                   help="replay at X times the recorded pace (default: as fast as possible for --replay, "
+                   "1 for --demo so responses are seen streaming; 0 = as fast as possible)")
+    p.add_argument("--theme", metavar="NAME",
+                   help="colour theme of the full-screen monitor (llmspy-dark, llmspy-light, "
+                   "llmspy-high-contrast, or a file added to themes/); t cycles them")
     p.add_argument("--show-secrets", action="store_true",
                    help="do not mask Authorization, API keys, cookies and key= parameters")
     return p
@@ -81,6 +85,11 @@ def _log(msg: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["export"]:
+        from .export.cli import main as export_main
+
+        return export_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return run(args)
@@ -105,13 +114,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.headless:
-        raise UserError(
-            "llmspy-tui: the full-screen monitor is not available in this version; "
-            "use --headless for one JSON line per LLM call."
-        )
     if args.raw and args.http:
         raise UserError("llmspy-tui: choose one of --raw and --http")
+    if (args.raw or args.http or args.all or args.headers) and not args.headless:
+        raise UserError("llmspy-tui: --raw, --http, --all and --headers go with --headless")
     if (args.raw or args.http) and (args.all or args.headers):
         raise UserError("llmspy-tui: --all and --headers apply to exchange lines, not to --raw or --http")
     if args.demo:
@@ -120,6 +126,14 @@ def run(args: argparse.Namespace) -> int:
         args.replay = demo_path()
     if args.replay and args.record:
         raise UserError("llmspy-tui: --record and --replay cannot be combined")
+    if args.speed is not None and not args.replay:
+        raise UserError("llmspy-tui: --speed applies to --replay and --demo")
+    if args.speed is not None and args.speed < 0:
+        raise UserError("llmspy-tui: --speed must be 0 (as fast as possible) or more")
+    if not args.headless:
+        return _full_screen(args)
+    if args.theme:
+        raise UserError("llmspy-tui: --theme applies to the full-screen monitor, not --headless")
 
     from .headless import ExchangePrinter, HttpPrinter, RawPrinter
 
@@ -141,100 +155,73 @@ def demo_path() -> str:
     return str(resources.files("llmspy_tui").joinpath("data", "demo.llmspy"))
 
 
+def _live_source(args):
+    from .sources import LiveSource
+
+    return LiveSource(max_capture=args.max_capture, ring_mb=args.ring_mb, pids=tuple(args.pid),
+                      comms=tuple(args.comm), record=args.record, log=_log)
+
+
+def _full_screen(args) -> int:
+    from .sources import ReplaySource
+    from .tui import run_monitor
+
+    if not sys.stdout.isatty() or not sys.stdin.isatty():
+        raise UserError("llmspy-tui: the full-screen monitor needs a terminal; "
+                        "use --headless for JSON lines on a pipe")
+    if args.replay:
+        speed = args.speed if args.speed is not None else (1.0 if args.demo else 0.0)
+        source = ReplaySource(args.replay, speed, label="demo" if args.demo else "replay")
+    else:
+        source = _live_source(args)
+    return run_monitor(source, theme=args.theme, show_secrets=args.show_secrets,
+                       pids=tuple(args.pid), comms=tuple(args.comm), log=_log)
+
+
 def _replay(args, printer) -> int:
-    from .capture.recordfile import RecordingReader
+    from .sources import ReplaySource
 
-    reader = RecordingReader(args.replay)
-    batch: list = []
-    for ev in reader:
-        batch.append(ev)
-        if len(batch) >= 512:
-            printer.handle(batch)
-            batch = []
-    printer.handle(batch)
+    source = ReplaySource(args.replay, args.speed or 0.0)
+    for batch in source.batches():
+        printer.handle(batch)
     printer.close()
-    info = reader.info
-    if info.problem:
-        _log(f"llmspy-tui: {args.replay}: {info.problem}")
-    elif not info.complete:
-        _log(f"llmspy-tui: {args.replay}: no end marker (the recording was not closed cleanly)")
-    if info.counters:
-        from .capture.events import Counters
-
-        _log(f"llmspy-tui: recorded counters: {Counters(0, info.counters).summary()}")
+    for problem in source.problems():
+        _log(f"llmspy-tui: {problem}")
     return 0
 
 
 def _live(args, printer) -> int:
     from .capture.events import Counters
-    from .capture.live import CaptureOptions, LiveCapture
-    from .capture.recordfile import Recorder
 
-    for pid in args.pid:
-        if not os.path.exists(f"/proc/{pid}"):
-            _log(f"llmspy-tui: warning: no process {pid} is running now (watching for it anyway)")
-    cap = LiveCapture(CaptureOptions(max_capture=args.max_capture, pids=tuple(args.pid),
-                                     comms=tuple(args.comm), ring_mb=args.ring_mb, log=_log))
-    recorder = None
-    if args.record:
-        # Create the file first: a bad path should fail before any probe is attached.
-        recorder = Recorder(args.record)
+    source = _live_source(args)
     stop = _StopRequest()
     stop.install()
-
-    def deliver(batch: list) -> None:
-        if recorder is not None:
-            recorder.write_many(batch)
-        printer.handle(batch)
-
+    summary = ""
     try:
-        cap.start()
-        if recorder is not None:
-            recorder.start({"argv": sys.argv[1:], "max_capture": args.max_capture,
-                            "targets": cap.header_targets})
-        files = len(cap.header_targets)
-        _log(f"Tracing SSL_write/SSL_read in {files} file{'s' if files != 1 else ''} "
-             f"({cap.prog.open_probes()} uprobes) for all processes"
-             f"{' (filtered)' if args.pid or args.comm else ''}... Hit Ctrl-C to end.")
+        source.start()
+        _log("Hit Ctrl-C to end.")
         lost_reported = 0
-        for batch in _batches(cap, stop):
-            deliver(batch)
+        for batch in source.batches(lambda: bool(stop.reason)):
+            printer.handle(batch)
             for ev in batch:
                 if type(ev) is Counters and ev.lost > lost_reported:
                     _log(f"llmspy-tui: warning: events lost so far: {ev.summary()}")
                     lost_reported = ev.lost
     finally:
-        reason = stop.reason or "end of capture"
-        cap.stop()
-        # whatever the worker had drained before it stopped
+        def deliver(batch: list) -> None:
+            try:
+                printer.handle(batch)
+            except BrokenPipeError:
+                pass
+
         try:
-            for batch in cap.remaining():
-                deliver(batch)
+            summary = source.close(deliver, stop.reason)
             printer.close()
         except BrokenPipeError:
             pass
-        counters = Counters(0, dict(cap.final_counters))
-        if recorder is not None and cap.prog is None:
-            recorder.discard()
-        elif recorder is not None:
-            recorder.close({"counters": counters.values, "targets": cap.header_targets,
-                            "reason": reason})
-        if cap.prog is not None:
-            _log(f"llmspy-tui: {reason}: {counters.summary()}")
-    if cap.error is not None:
-        raise UserError(f"llmspy-tui: capture stopped: {type(cap.error).__name__}: {cap.error}", 1)
+        if summary:
+            _log(summary)
     return 0
-
-
-def _batches(cap, stop: _StopRequest) -> Iterator[list]:
-    while not stop.reason:
-        try:
-            batch = cap.batches.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        if not batch:
-            return
-        yield batch
 
 
 if __name__ == "__main__":

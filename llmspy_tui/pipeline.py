@@ -5,7 +5,7 @@ Used by the headless printer and the UI alike, live or replayed, so the two cann
 
 from __future__ import annotations
 
-from .capture.events import ChunkEvent, ConnClosed, ProcessExit, ProcessInfo, ProcessSeen
+from .capture.events import ChunkEvent, ConnClosed, Counters, ProcessExit, ProcessInfo, ProcessSeen
 from .protocol import ProtocolTracker
 from .providers import ExchangeTracker, Options
 from .store import ExchangeView, Store
@@ -29,6 +29,7 @@ class Pipeline:
         self.comms = set(comms)
         self._procs: dict[int, ProcessInfo] = {}
         self.last_ts = 0
+        self.counters = Counters()  # the capture's latest loss and volume counters
 
     def feed(self, batch) -> list[ExchangeView]:
         """One batch of capture events; the exchanges it finished, in order."""
@@ -41,6 +42,9 @@ class Pipeline:
             if t is ProcessSeen:
                 self._procs[ev.info.pid] = ev.info
                 seen.append(ev)
+                continue
+            if t is Counters:
+                self.counters = ev
                 continue
             if t in (ChunkEvent, ConnClosed) and not wanted(ev.pid, self._procs, self.pids, self.comms):
                 continue
@@ -55,6 +59,11 @@ class Pipeline:
         """End of capture: open connections and exchanges end, incomplete."""
         events = self.exchanges.feed_many(self.protocol.finish(self.last_ts))
         return self.store.apply(events + self.exchanges.finish(self.last_ts))
+
+    @property
+    def lost(self) -> int:
+        """Capture records lost so far, plus records the parsers could not handle."""
+        return self.counters.lost + self.internal_errors
 
     @property
     def internal_errors(self) -> int:

@@ -76,6 +76,8 @@ class Timing:
     ts_start: int  # request's first byte, ns since the epoch (capture clock)
     ts_end: int  # response's last byte (or when the exchange was given up)
     ts_first_token: int | None = None  # first response byte carrying output
+    ts_request_end: int | None = None  # request's last byte: the wait for the model starts here
+    ts_response_start: int | None = None  # response head (status line or HEADERS frame)
 
     @property
     def ttft_ms(self) -> float | None:

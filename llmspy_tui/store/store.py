@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from ..capture.events import ProcessExit, ProcessInfo, ProcessSeen
 from ..providers.events import Exchange, ExchangeFinished, ExchangeProgress, ExchangeStarted
-from ..providers.model import LlmResponse, Timing, ToolCall, Usage
+from ..providers.model import LlmResponse, ToolCall, Usage
 from .tally import ZERO, Contribution, Tally
 from .threads import Threader
 
@@ -50,6 +50,10 @@ class ProcessView:
     conversation_ids: tuple[str, ...]
     other_http: int  # exchanges that were not LLM calls
     tally: Tally
+    providers: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    last_ts: int = 0  # last exchange activity
+    server: bool = False  # it answered LLM calls (a traced local server), not made them
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,7 @@ class Snapshot:
 
 class _Record:
     __slots__ = ("exchange", "conv", "in_flight", "text", "reasoning", "tool_calls", "usage", "cost",
-                 "status", "first_token_ts", "last_ts", "contrib", "model", "size")
+                 "status", "first_token_ts", "last_ts", "contrib", "model", "size", "cached")
 
     def __init__(self, x: Exchange, conv: str | None) -> None:
         self.exchange = x
@@ -82,6 +86,7 @@ class _Record:
         self.contrib = ZERO
         self.model = x.model or "?"
         self.size = len(x.request_body)
+        self.cached: ExchangeView | None = None  # the last view handed out, until this record changes
 
     def view(self) -> Exchange:
         if not self.in_flight:
@@ -89,7 +94,7 @@ class _Record:
         x = self.exchange
         resp = LlmResponse(text="".join(self.text), reasoning="".join(self.reasoning), tool_calls=self.tool_calls)
         return replace(x, status=self.status, response=resp, usage=self.usage, cost_usd=self.cost,
-                       timing=Timing(x.timing.ts_start, self.last_ts, self.first_token_ts))
+                       timing=replace(x.timing, ts_end=self.last_ts, ts_first_token=self.first_token_ts))
 
 
 class _Conversation:
@@ -104,7 +109,8 @@ class _Conversation:
 
 
 class _Process:
-    __slots__ = ("info", "exited", "conversations", "other_http", "tally")
+    __slots__ = ("info", "exited", "conversations", "other_http", "tally", "providers", "models", "last_ts",
+                 "server")
 
     def __init__(self, info: ProcessInfo) -> None:
         self.info = info
@@ -112,6 +118,10 @@ class _Process:
         self.conversations: list[str] = []
         self.other_http = 0
         self.tally = Tally()
+        self.providers: list[str] = []
+        self.models: list[str] = []
+        self.last_ts = 0
+        self.server = False
 
 
 def _title(x: Exchange) -> str:
@@ -179,7 +189,12 @@ class Store:
         return p
 
     def _tallies(self, r: _Record) -> list[Tally]:
-        out = [self._total, self._process(r.exchange.pid).tally, self._model_tally(r.model)]
+        if r.exchange.role == "server":
+            # a traced local server's view of a call: its process and conversation show it, but
+            # the totals count what clients asked for, once even when both ends are traced
+            out = [self._process(r.exchange.pid).tally]
+        else:
+            out = [self._total, self._process(r.exchange.pid).tally, self._model_tally(r.model)]
         c = self._conversations.get(r.conv) if r.conv else None
         if c is not None:
             out.append(c.tally)
@@ -194,6 +209,8 @@ class Store:
     def _started(self, x: Exchange) -> None:
         if x.id in self._exchanges:
             return
+        p = self._process(x.pid)
+        p.last_ts = max(p.last_ts, x.timing.ts_start)
         if not x.is_llm:
             r = _Record(x, None)
             self._exchanges[x.id] = r
@@ -211,6 +228,11 @@ class Store:
         c.last_ts = max(c.last_ts, x.timing.ts_start)
         if x.model and x.model not in c.models:
             c.models.append(x.model)
+        if x.provider not in p.providers:
+            p.providers.append(x.provider)
+        if x.model and x.model not in p.models:
+            p.models.append(x.model)
+        p.server = p.server or x.role == "server"
         for t in self._tallies(r):
             t.calls += 1
             t.in_flight += 1
@@ -229,6 +251,7 @@ class Store:
         r.first_token_ts = ev.first_token_ts
         r.last_ts = max(r.last_ts, ev.ts)
         r.usage, r.cost = ev.usage, ev.cost_usd
+        r.cached = None
         if r.conv is not None:
             self._contribute(r, Contribution.of(ev.usage, ev.cost_usd))
 
@@ -246,11 +269,13 @@ class Store:
             return None
         r.in_flight = False
         r.exchange = x
+        r.cached = None
         r.text = r.reasoning = []
         self._body_bytes += len(x.response_body) + len(x.request_body) - r.size
         r.size = len(x.response_body) + len(x.request_body)
         self._exchanges.move_to_end(x.id)  # eviction order: oldest finished first
         p = self._process(x.pid)
+        p.last_ts = max(p.last_ts, x.timing.ts_end)
         if r.conv is None:
             p.other_http += 1
             return ExchangeView(x, None, False, p.info.comm, p.info.exe)
@@ -291,11 +316,17 @@ class Store:
     def version(self) -> int:
         return self._version
 
+    @property
+    def total_calls(self) -> int:
+        """Calls seen so far, without a snapshot (a paused display counts what waits)."""
+        return self._total.calls
+
     def snapshot(self) -> Snapshot:
         with self._lock:
             procs = tuple(
                 ProcessView(pid, p.info.comm, p.info.exe, p.info.cmdline, p.exited, tuple(p.conversations),
-                            p.other_http, p.tally.copy())
+                            p.other_http, p.tally.copy(), tuple(p.providers), tuple(p.models), p.last_ts,
+                            p.server)
                 for pid, p in self._processes.items() if p.conversations or p.other_http
             )
             convs = {cid: ConversationView(cid, c.pid, c.title, tuple(c.exchanges), c.first_ts, c.last_ts,
@@ -303,8 +334,11 @@ class Store:
                      for cid, c in self._conversations.items()}
             xs = {}
             for xid, r in self._exchanges.items():
-                info = self._processes.get(r.exchange.pid)
-                xs[xid] = ExchangeView(r.view(), r.conv, r.in_flight, info.info.comm if info else "",
-                                       info.info.exe if info else "")
+                v = r.cached
+                if v is None:
+                    info = self._processes.get(r.exchange.pid)
+                    v = r.cached = ExchangeView(r.view(), r.conv, r.in_flight, info.info.comm if info else "",
+                                                info.info.exe if info else "")
+                xs[xid] = v
             return Snapshot(self._version, procs, convs, xs, self._total.copy(),
                             {m: t.copy() for m, t in self._by_model.items()}, self.evicted)

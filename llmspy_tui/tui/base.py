@@ -1,0 +1,247 @@
+"""The screen scaffolding: a totals bar, a breadcrumb, a body, the footer; lists diffed by key.
+
+Screens never read the store: the app hands each one a Snapshot on its timer (`show`), and a
+list screen turns it into Rows, then changes only the cells that differ. A list is rebuilt
+only when its membership or order changes, and the cursor stays on the same key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from ..store import Snapshot
+from .widgets import FilterInput, TotalsBar, matches
+
+if TYPE_CHECKING:
+    from .app import MonitorApp
+
+
+class Column(NamedTuple):
+    key: str
+    label: str
+    width: int | None = None  # None: sized to content
+    numeric: bool = False  # right-aligned
+    flex: bool = False  # takes the width left over (at most one per list)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    key: str
+    cells: tuple  # str or rich Text, one per column
+    sort: tuple  # one comparable value per column
+    search: str  # lower-case text the filter looks in
+    ts: int  # recency: what "follow newest" follows
+
+
+class MonitorScreen(Screen):
+    """A screen the app feeds snapshots to."""
+
+    app: MonitorApp
+
+    def compose(self) -> ComposeResult:
+        yield TotalsBar()
+        yield Static(id="crumb")
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def crumb(self) -> str:
+        return ""
+
+    def on_mount(self) -> None:
+        self.refresh_from_app()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_from_app()
+
+    def refresh_from_app(self) -> None:
+        if self.app.snapshot is not None:
+            self.show(self.app.snapshot)
+
+    def show(self, snap: Snapshot) -> None:
+        self.query_one(TotalsBar).show(*self.app.header())
+        self.query_one("#crumb", Static).update(Text(self.crumb(), no_wrap=True, overflow="ellipsis"))
+        self.show_body(snap)
+
+    def show_body(self, snap: Snapshot) -> None:
+        """Subclasses: update the body from a snapshot."""
+
+
+class ListScreen(MonitorScreen):
+    COLUMNS: ClassVar[tuple[Column, ...]] = ()
+    DEFAULT_SORT: ClassVar[tuple[int, bool]] = (0, False)  # column index, descending
+    BINDINGS = [
+        Binding("enter", "open", "Open"),
+        Binding("escape", "back", "Back"),
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "sort", "Sort"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sort_col, self.sort_desc = self.DEFAULT_SORT
+        self.filter_text = ""
+        self._keys: list[str] = []
+        self._cells: dict[str, tuple] = {}
+        self._flex_width = 30
+        self._last_snap: Snapshot | None = None
+
+    def compose_body(self) -> ComposeResult:
+        table: DataTable = DataTable(cursor_type="row", zebra_stripes=True, id="list")
+        yield table
+        yield FilterInput()
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#list", DataTable)
+
+    def on_mount(self) -> None:
+        self._build_columns()
+        super().on_mount()
+        self.table.focus()
+
+    def on_resize(self) -> None:
+        width = self._compute_flex()
+        if width != self._flex_width:
+            self._build_columns()
+            self.refresh_from_app()
+
+    def _compute_flex(self) -> int:
+        fixed = sum((c.width or len(c.label)) + 2 for c in self.COLUMNS if not c.flex)
+        return max(12, self.size.width - fixed - 4)
+
+    def _build_columns(self) -> None:
+        self._flex_width = self._compute_flex()
+        table = self.table
+        table.clear(columns=True)
+        for i, c in enumerate(self.COLUMNS):
+            label = c.label + (" ▼" if self.sort_desc else " ▲") * (i == self.sort_col)
+            table.add_column(Text(label, justify="right" if c.numeric else "left"), key=c.key,
+                             width=self._flex_width if c.flex else c.width)
+        self._keys, self._cells = [], {}
+
+    # -- content --------------------------------------------------------------------------------
+    def rows(self, snap: Snapshot) -> list[Row]:
+        raise NotImplementedError
+
+    def cell(self, col: Column, value) -> Text | str:
+        if col.numeric:
+            return Text(str(value), justify="right")
+        return value
+
+    def show_body(self, snap: Snapshot) -> None:
+        self._last_snap = snap
+        rows = [r for r in self.rows(snap) if matches(self.filter_text, r.search)]
+        i = self.sort_col
+        rows.sort(key=lambda r: r.sort[i], reverse=self.sort_desc)
+        keys = [r.key for r in rows]
+        table = self.table
+        n = len(self._keys)
+        if keys[:n] == self._keys:
+            for r in rows[:n]:
+                old = self._cells[r.key]
+                if old != r.cells:
+                    for c, a, b in zip(self.COLUMNS, old, r.cells, strict=True):
+                        if a != b:
+                            table.update_cell(r.key, c.key, b)
+            for r in rows[n:]:
+                table.add_row(*r.cells, key=r.key)
+        else:
+            cursor = self.cursor_key()
+            table.clear()
+            for r in rows:
+                table.add_row(*r.cells, key=r.key)
+            if cursor in keys:
+                table.move_cursor(row=keys.index(cursor), animate=False)
+        self._keys = keys
+        self._cells = {r.key: r.cells for r in rows}
+        if self.app.follow and rows:
+            newest = max(rows, key=lambda r: r.ts)
+            table.move_cursor(row=keys.index(newest.key), animate=False)
+        self.on_list_shown(rows)
+
+    def on_list_shown(self, rows: list[Row]) -> None:
+        """Subclasses: e.g. say why a list is empty."""
+
+    def cursor_key(self) -> str | None:
+        table = self.table
+        if not self._keys or table.cursor_row < 0 or table.cursor_row >= len(self._keys):
+            return None
+        return self._keys[table.cursor_row]
+
+    # -- actions --------------------------------------------------------------------------------
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.open(event.row_key.value)
+
+    def action_open(self) -> None:
+        key = self.cursor_key()
+        if key is not None:
+            self.open(key)
+
+    def open(self, key: str) -> None:
+        """Subclasses: drill down into the row with this key."""
+
+    def action_back(self) -> None:
+        f = self.query_one(FilterInput)
+        if f.has_focus:
+            self._close_filter(clear=True)
+        elif self.filter_text:
+            self._close_filter(clear=True)
+        elif len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+
+    def action_filter(self) -> None:
+        f = self.query_one(FilterInput)
+        f.add_class("-shown")
+        f.focus()
+
+    def _close_filter(self, clear: bool) -> None:
+        f = self.query_one(FilterInput)
+        if clear:
+            f.value = ""
+            self.filter_text = ""
+            f.remove_class("-shown")
+        self.table.focus()
+        self.refresh_from_app()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if isinstance(event.input, FilterInput):
+            self.filter_text = event.value
+            self.refresh_from_app()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if isinstance(event.input, FilterInput):
+            if not event.value.strip():
+                self._close_filter(clear=True)
+            else:
+                self.table.focus()
+
+    def action_sort(self) -> None:
+        """Next column; a second press on the same one flips the direction."""
+        self.set_sort((self.sort_col + 1) % len(self.COLUMNS))
+
+    def set_sort(self, col: int) -> None:
+        if col == self.sort_col:
+            self.sort_desc = not self.sort_desc
+        else:
+            self.sort_col, self.sort_desc = col, self.COLUMNS[col].numeric
+        self._build_columns()
+        self.refresh_from_app()
+        c = self.COLUMNS[self.sort_col]
+        self.notify(f"Sorted by {c.label.strip().lower()}, {'descending' if self.sort_desc else 'ascending'}",
+                    timeout=2)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        self.set_sort(event.column_index)

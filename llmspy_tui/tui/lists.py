@@ -1,0 +1,287 @@
+"""The drill-down lists: Processes -> Conversations -> Calls, and the per-model totals."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import Static
+
+from ..store import ExchangeView, Snapshot
+from . import fmt
+from .base import Column, ListScreen, Row
+
+
+def _num(text: str) -> Text:
+    return Text(text, justify="right")
+
+
+def _status(v: ExchangeView, pal: dict[str, str]) -> Text:
+    """The live status cell: grows while a response streams, then the HTTP status and a verdict."""
+    x = v.exchange
+    if v.in_flight:
+        out = x.usage.output_tokens or 0
+        if x.timing.ts_first_token is None:
+            return Text("… waiting", style=f"italic {pal['streaming']}")
+        return Text(f"▶ {out:,} tok", style=f"bold {pal['streaming']}")
+    failed = bool(x.error) or (x.status or 0) >= 400
+    label = str(x.status) if x.status is not None else "—"
+    if failed:
+        return Text(f"✗ {label}", style=f"bold {pal['error']}")
+    if not x.complete:
+        return Text(f"⚠ {label}", style=pal["warning"])
+    return Text(f"✓ {label}", style=pal["success"])
+
+
+def _preview(v: ExchangeView) -> str:
+    x = v.exchange
+    r = x.response
+    if x.error:
+        return f"error: {x.error}"
+    if r is not None:
+        if r.tool_calls:
+            c = r.tool_calls[-1]
+            more = f" (+{len(r.tool_calls) - 1})" if len(r.tool_calls) > 1 else ""
+            return f"→ {c.name}({c.arguments}){more}" + (f" {r.text}" if r.text else "")
+        if r.text:
+            return r.text
+        if r.reasoning:
+            return f"(thinking) {r.reasoning}"
+    return ""
+
+
+def _last_user(v: ExchangeView) -> str:
+    req = v.exchange.request
+    if req is None:
+        return ""
+    for m in reversed(req.messages):
+        if m.role in ("user", "tool") and (m.text or m.tool_call_id):
+            return m.text
+    return ""
+
+
+def _with_filter(text: str, screen: ListScreen) -> str:
+    return text + (f'   filter: "{screen.filter_text}"' if screen.filter_text else "")
+
+
+class ProcessesScreen(ListScreen):
+    COLUMNS = (
+        Column("pid", "PID", 8, numeric=True),
+        Column("comm", "Process", 18),
+        Column("providers", "Providers", flex=True),
+        Column("calls", "Calls", 6, numeric=True),
+        Column("live", "Live", 5, numeric=True),
+        Column("in", "Tok in", 8, numeric=True),
+        Column("out", "Tok out", 8, numeric=True),
+        Column("cost", "Cost", 9, numeric=True),
+        Column("err", "Err", 4, numeric=True),
+        Column("seen", "Last seen", 10, numeric=True),
+    )
+    DEFAULT_SORT = (9, True)
+
+    def crumb(self) -> str:
+        return _with_filter("Processes — enter: its conversations", self)
+
+    def rows(self, snap: Snapshot) -> list[Row]:
+        now = self.app.now_ns()
+        pal = self.app.palette
+        out = []
+        for p in snap.processes:
+            t = p.tally
+            if not t.calls and not self.app.show_other_http:
+                continue
+            name = Text(fmt.one_line(p.comm or "?", 18))
+            if p.exited:
+                name.stylize("dim")
+            if p.server:
+                name.append(" srv", style="dim")
+            providers = ", ".join(x for x in p.providers if x) or ("other HTTP" if p.other_http else "")
+            live = _num(f"▶{t.in_flight}" if t.in_flight else "")
+            if t.in_flight:
+                live.stylize(f"bold {pal['streaming']}")
+            cells = (
+                _num(str(p.pid)), name, Text(fmt.one_line(providers, self._flex_width)),
+                _num(str(t.calls)), live, _num(fmt.tokens(t.input_tokens)), _num(fmt.tokens(t.output_tokens)),
+                _num(fmt.cost(t.cost_usd, t.cost_unknown)),
+                _num(str(t.errors) if t.errors else ""), _num(fmt.age(p.last_ts, now)),
+            )
+            sort = (p.pid, p.comm.lower(), providers, t.calls, t.in_flight, t.input_tokens, t.output_tokens,
+                    t.cost_usd, t.errors, p.last_ts)
+            search = f"{p.pid} {p.comm} {p.exe} {' '.join(p.cmdline)} {providers} {' '.join(p.models)}".lower()
+            out.append(Row(str(p.pid), cells, sort, search, p.last_ts))
+        return out
+
+    def compose_body(self):
+        yield from super().compose_body()
+        yield Static(id="empty")
+
+    def on_list_shown(self, rows: list[Row]) -> None:
+        hint = self.query_one("#empty", Static)
+        hint.display = not rows
+        if not rows:
+            hint.update(Text(self.app.empty_hint() if not self.filter_text
+                             else f'No process matches the filter "{self.filter_text}" (escape clears it).'))
+
+    def open(self, key: str) -> None:
+        self.app.push_screen(ConversationsScreen(int(key)))
+
+
+class ConversationsScreen(ListScreen):
+    COLUMNS = (
+        Column("id", "Conv", 6),
+        Column("title", "First message", flex=True),
+        Column("model", "Model", 22),
+        Column("calls", "Calls", 6, numeric=True),
+        Column("in", "Tok in", 8, numeric=True),
+        Column("out", "Tok out", 8, numeric=True),
+        Column("cost", "Cost", 9, numeric=True),
+        Column("first", "Started", 8),
+        Column("last", "Last", 9, numeric=True),
+    )
+    DEFAULT_SORT = (7, False)
+    BINDINGS = [*ListScreen.BINDINGS, Binding("e", "export", "Export")]
+
+    def __init__(self, pid: int) -> None:
+        super().__init__()
+        self.pid = pid
+
+    def crumb(self) -> str:
+        snap = self.app.snapshot
+        p = next((p for p in snap.processes if p.pid == self.pid), None) if snap else None
+        who = f"{p.comm} (pid {self.pid}{', exited' if p and p.exited else ''})" if p else f"pid {self.pid}"
+        return _with_filter(f"Processes › {who} — conversations", self)
+
+    def rows(self, snap: Snapshot) -> list[Row]:
+        now = self.app.now_ns()
+        pal = self.app.palette
+        proc = next((p for p in snap.processes if p.pid == self.pid), None)
+        out = []
+        for cid in proc.conversation_ids if proc else ():
+            c = snap.conversations.get(cid)
+            if c is None:
+                continue
+            t = c.tally
+            calls = _num(f"{t.calls}" + (f" ▶{t.in_flight}" if t.in_flight else ""))
+            if t.in_flight:
+                calls.stylize(f"bold {pal['streaming']}")
+            models = ", ".join(c.models)
+            cells = (Text(c.id), Text(fmt.one_line(c.title, self._flex_width)), Text(fmt.one_line(models, 22)), calls,
+                     _num(fmt.tokens(t.input_tokens)), _num(fmt.tokens(t.output_tokens)),
+                     _num(fmt.cost(t.cost_usd, t.cost_unknown)), Text(fmt.clock(c.first_ts)), _num(fmt.age(c.last_ts, now)))
+            sort = (int(c.id.lstrip("c") or 0) if c.id.lstrip("c").isdigit() else c.id, c.title.lower(), models,
+                    t.calls, t.input_tokens, t.output_tokens, t.cost_usd, c.first_ts, c.last_ts)
+            out.append(Row(c.id, cells, sort, f"{c.id} {c.title} {models} {self.pid}".lower(), c.last_ts))
+        return out
+
+    def open(self, key: str) -> None:
+        self.app.push_screen(CallsScreen(key))
+
+    def action_export(self) -> None:
+        key = self.cursor_key()
+        if key is None:
+            self.notify("No conversation to export", severity="warning")
+        else:
+            self.app.open_export(conversation_id=key)
+
+
+class CallsScreen(ListScreen):
+    COLUMNS = (
+        Column("id", "Call", 6),
+        Column("time", "Time", 8),
+        Column("model", "Model", 20),
+        Column("status", "Status", 12),
+        Column("in", "Tok in", 8, numeric=True),
+        Column("out", "Tok out", 8, numeric=True),
+        Column("cost", "Cost", 9, numeric=True),
+        Column("ttft", "TTFT", 7, numeric=True),
+        Column("dur", "Duration", 8, numeric=True),
+        Column("preview", "Response", flex=True),
+    )
+    DEFAULT_SORT = (1, False)
+    BINDINGS = [*ListScreen.BINDINGS, Binding("e", "export", "Export")]
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__()
+        self.conversation_id = conversation_id
+
+    def crumb(self) -> str:
+        snap = self.app.snapshot
+        c = snap.conversations.get(self.conversation_id) if snap else None
+        if c is None:
+            return f"Processes › conversation {self.conversation_id} (no longer kept)"
+        p = next((p for p in snap.processes if p.pid == c.pid), None)
+        who = f"{p.comm} ({c.pid})" if p else f"pid {c.pid}"
+        return _with_filter(f"Processes › {who} › {c.id} “{fmt.one_line(c.title, 50)}” — calls", self)
+
+    def rows(self, snap: Snapshot) -> list[Row]:
+        c = snap.conversations.get(self.conversation_id)
+        pal = self.app.palette
+        out = []
+        for xid in c.exchange_ids if c else ():
+            v = snap.exchanges.get(xid)
+            if v is None:
+                continue
+            x = v.exchange
+            u = x.usage
+            model = (x.response.response_model if x.response and x.response.response_model else "") or x.model
+            preview = _preview(v)
+            ts = x.timing
+            cells = (
+                Text(x.id), Text(fmt.clock(ts.ts_start)), Text(fmt.one_line(model, 20)), _status(v, pal),
+                _num(fmt.tokens(u.input_tokens)), _num(fmt.tokens(u.output_tokens)),
+                _num(fmt.cost(x.cost_usd) if not v.in_flight or x.cost_usd else ""),
+                _num(fmt.ms(ts.ttft_ms)), _num(fmt.ms(ts.duration_ms) if not v.in_flight else ""),
+                Text(fmt.one_line(preview, self._flex_width)),
+            )
+            num_id = int(x.id[1:]) if x.id[1:].isdigit() else 0
+            sort = (num_id, ts.ts_start, model, (x.status or 0, v.in_flight), u.input_tokens or 0,
+                    u.output_tokens or 0, x.cost_usd or 0.0, ts.ttft_ms or 0.0, ts.duration_ms, preview)
+            search = f"{x.id} {model} {x.provider} {x.status} {_last_user(v)[:2000]} {preview[:2000]}".lower()
+            out.append(Row(x.id, cells, sort, search, ts.ts_start))
+        return out
+
+    def open(self, key: str) -> None:
+        from .detail import CallScreen
+
+        self.app.push_screen(CallScreen(key))
+
+    def action_export(self) -> None:
+        self.app.open_export(conversation_id=self.conversation_id, exchange_id=self.cursor_key())
+
+
+class ModelsScreen(ListScreen):
+    COLUMNS = (
+        Column("model", "Model", flex=True),
+        Column("calls", "Calls", 6, numeric=True),
+        Column("live", "Live", 5, numeric=True),
+        Column("in", "Tok in", 9, numeric=True),
+        Column("cached", "Cached", 9, numeric=True),
+        Column("out", "Tok out", 9, numeric=True),
+        Column("reasoning", "Reasoning", 9, numeric=True),
+        Column("cost", "Cost", 10, numeric=True),
+        Column("err", "Err", 4, numeric=True),
+    )
+    DEFAULT_SORT = (7, True)
+
+    def crumb(self) -> str:
+        return _with_filter("Models — totals per requested model (m or escape: back)", self)
+
+    def rows(self, snap: Snapshot) -> list[Row]:
+        out = []
+        for model, t in snap.by_model.items():
+            if not t.calls:
+                continue
+            cells = (Text(fmt.one_line(model, self._flex_width)), _num(str(t.calls)),
+                     _num(f"▶{t.in_flight}" if t.in_flight else ""), _num(fmt.tokens(t.input_tokens)),
+                     _num(fmt.tokens(t.cache_read_tokens)), _num(fmt.tokens(t.output_tokens)),
+                     _num(fmt.tokens(t.reasoning_tokens)), _num(fmt.cost(t.cost_usd, t.cost_unknown)),
+                     _num(str(t.errors) if t.errors else ""))
+            sort = (model.lower(), t.calls, t.in_flight, t.input_tokens, t.cache_read_tokens, t.output_tokens,
+                    t.reasoning_tokens, t.cost_usd, t.errors)
+            out.append(Row(model, cells, sort, model.lower(), t.calls))
+        return out
+
+    def action_back(self) -> None:
+        if self.filter_text:
+            super().action_back()
+        else:
+            self.app.pop_screen()
