@@ -95,6 +95,7 @@ class MonitorApp(App[int]):
         self._tick_s = tick
         self._shown_version = -1
         self._last_show = 0.0
+        self._shown_lost = 0
         self._paused_calls = 0
         self._rate = RateMeter()
         self._themes = load_themes()
@@ -156,6 +157,9 @@ class MonitorApp(App[int]):
             self.feeding = False
             self.fed.set()
 
+    def on_unmount(self) -> None:
+        self._stop.set()  # the feed worker ends between batches; nothing waits on a running app
+
     def stop_feeding(self, wait: float = 10.0) -> None:
         self._stop.set()
         self.fed.wait(wait)
@@ -177,8 +181,10 @@ class MonitorApp(App[int]):
                 self._paused_calls = self.store.total_calls - (self.snapshot.total.calls if self.snapshot else 0)
                 self._show_header()
             return
-        if version == self._shown_version and now - self._last_show < 1.0:
+        lost = self.pipeline.lost
+        if version == self._shown_version and lost == self._shown_lost and now - self._last_show < 1.0:
             return  # nothing new; relative times still refresh once a second
+        self._shown_lost = lost
         snap = self.store.snapshot() if version != self._shown_version else self.snapshot
         if snap is None:
             snap = self.store.snapshot()

@@ -29,6 +29,7 @@ class Column(NamedTuple):
     width: int | None = None  # None: sized to content
     numeric: bool = False  # right-aligned
     flex: bool = False  # takes the width left over (at most one per list)
+    hide_below: int = 0  # left out when the screen is narrower than this
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,24 @@ class Row:
     ts: int  # recency: what "follow newest" follows
 
 
+class ListTable(DataTable):
+    """A DataTable whose Enter is labelled for what it does here: open the row."""
+
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Open"),
+        Binding("home,g", "first_row", "First", show=False),
+        Binding("end,G", "last_row", "Last", show=False),
+    ]
+
+    def action_first_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
+
+
 class MonitorScreen(Screen):
     """A screen the app feeds snapshots to."""
 
@@ -49,7 +68,7 @@ class MonitorScreen(Screen):
         yield TotalsBar()
         yield Static(id="crumb")
         yield from self.compose_body()
-        yield Footer()
+        yield Footer(compact=True)
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -80,7 +99,6 @@ class ListScreen(MonitorScreen):
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
     DEFAULT_SORT: ClassVar[tuple[int, bool]] = (0, False)  # column index, descending
     BINDINGS = [
-        Binding("enter", "open", "Open"),
         Binding("escape", "back", "Back"),
         Binding("slash", "filter", "Filter"),
         Binding("s", "sort", "Sort"),
@@ -93,10 +111,11 @@ class ListScreen(MonitorScreen):
         self._keys: list[str] = []
         self._cells: dict[str, tuple] = {}
         self._flex_width = 30
+        self._visible: list[int] = list(range(len(self.COLUMNS)))
         self._last_snap: Snapshot | None = None
 
     def compose_body(self) -> ComposeResult:
-        table: DataTable = DataTable(cursor_type="row", zebra_stripes=True, id="list")
+        table = ListTable(cursor_type="row", zebra_stripes=True, id="list")
         yield table
         yield FilterInput()
 
@@ -110,20 +129,26 @@ class ListScreen(MonitorScreen):
         self.table.focus()
 
     def on_resize(self) -> None:
-        width = self._compute_flex()
-        if width != self._flex_width:
+        if self._layout() != (self._visible, self._flex_width):
             self._build_columns()
             self.refresh_from_app()
 
-    def _compute_flex(self) -> int:
-        fixed = sum((c.width or len(c.label)) + 2 for c in self.COLUMNS if not c.flex)
-        return max(12, self.size.width - fixed - 4)
+    def _layout(self) -> tuple[list[int], int]:
+        """Which columns fit this width, and what is left for the flexible one."""
+        width = self.size.width or self.app.size.width
+        visible = [i for i, c in enumerate(self.COLUMNS) if width >= c.hide_below]
+        fixed = sum((self.COLUMNS[i].width or len(self.COLUMNS[i].label)) + 2 for i in visible
+                    if not self.COLUMNS[i].flex)
+        return visible, max(12, width - fixed - 4)
 
     def _build_columns(self) -> None:
-        self._flex_width = self._compute_flex()
+        self._visible, self._flex_width = self._layout()
+        if self.sort_col not in self._visible:
+            self.sort_col, self.sort_desc = self.DEFAULT_SORT
         table = self.table
         table.clear(columns=True)
-        for i, c in enumerate(self.COLUMNS):
+        for i in self._visible:
+            c = self.COLUMNS[i]
             label = c.label + (" ▼" if self.sort_desc else " ▲") * (i == self.sort_col)
             table.add_column(Text(label, justify="right" if c.numeric else "left"), key=c.key,
                              width=self._flex_width if c.flex else c.width)
@@ -140,9 +165,13 @@ class ListScreen(MonitorScreen):
 
     def show_body(self, snap: Snapshot) -> None:
         self._last_snap = snap
+        vis = self._visible
         rows = [r for r in self.rows(snap) if matches(self.filter_text, r.search)]
         i = self.sort_col
         rows.sort(key=lambda r: r.sort[i], reverse=self.sort_desc)
+        if len(vis) < len(self.COLUMNS):
+            rows = [Row(r.key, tuple(r.cells[j] for j in vis), r.sort, r.search, r.ts) for r in rows]
+        columns = [self.COLUMNS[j] for j in vis]
         keys = [r.key for r in rows]
         table = self.table
         n = len(self._keys)
@@ -150,7 +179,7 @@ class ListScreen(MonitorScreen):
             for r in rows[:n]:
                 old = self._cells[r.key]
                 if old != r.cells:
-                    for c, a, b in zip(self.COLUMNS, old, r.cells, strict=True):
+                    for c, a, b in zip(columns, old, r.cells, strict=True):
                         if a != b:
                             table.update_cell(r.key, c.key, b)
             for r in rows[n:]:
@@ -229,7 +258,9 @@ class ListScreen(MonitorScreen):
 
     def action_sort(self) -> None:
         """Next column; a second press on the same one flips the direction."""
-        self.set_sort((self.sort_col + 1) % len(self.COLUMNS))
+        vis = self._visible
+        nxt = vis[(vis.index(self.sort_col) + 1) % len(vis)] if self.sort_col in vis else vis[0]
+        self.set_sort(nxt)
 
     def set_sort(self, col: int) -> None:
         if col == self.sort_col:
@@ -244,4 +275,4 @@ class ListScreen(MonitorScreen):
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         event.stop()
-        self.set_sort(event.column_index)
+        self.set_sort(self._visible[event.column_index])

@@ -41,8 +41,9 @@ class ExportScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label("Export", id="dialog-title")
+            yield Label("Export  (tab moves, space picks, enter in the path exports)", id="dialog-title")
             if self.conversation_id and self.exchange_id:
+                yield Label("What:")
                 with RadioSet(id="scope"):
                     yield RadioButton(f"Conversation {self.conversation_id} (all its calls)", value=True,
                                       name="conversation")
@@ -50,10 +51,11 @@ class ExportScreen(ModalScreen[str | None]):
             else:
                 what = f"conversation {self.conversation_id}" if self.conversation_id else f"call {self.exchange_id}"
                 yield Label(f"What: {what}")
+            yield Label("Format:")
             with RadioSet(id="format"):
                 for key, label in FORMAT_LABELS.items():
                     yield RadioButton(label, value=key == self.fmt, name=key)
-            yield Label("Path (created with mode 0600; an existing file is never overwritten):")
+            yield Label("Path (new file, mode 0600; never overwrites):")
             yield Input(id="path")
             yield Static(id="export-error")
             with Horizontal(id="dialog-buttons"):

@@ -65,16 +65,16 @@ def _with_filter(text: str, screen: ListScreen) -> str:
 
 class ProcessesScreen(ListScreen):
     COLUMNS = (
-        Column("pid", "PID", 8, numeric=True),
-        Column("comm", "Process", 18),
+        Column("pid", "PID", 7, numeric=True),
+        Column("comm", "Process", 16),
         Column("providers", "Providers", flex=True),
-        Column("calls", "Calls", 6, numeric=True),
-        Column("live", "Live", 5, numeric=True),
-        Column("in", "Tok in", 8, numeric=True),
-        Column("out", "Tok out", 8, numeric=True),
+        Column("calls", "Calls", 5, numeric=True),
+        Column("live", "Live", 4, numeric=True),
+        Column("in", "Tok in", 7, numeric=True),
+        Column("out", "Tok out", 7, numeric=True),
         Column("cost", "Cost", 9, numeric=True),
-        Column("err", "Err", 4, numeric=True),
-        Column("seen", "Last seen", 10, numeric=True),
+        Column("err", "Err", 3, numeric=True, hide_below=110),
+        Column("seen", "Seen", 8, numeric=True),
     )
     DEFAULT_SORT = (9, True)
 
@@ -89,7 +89,7 @@ class ProcessesScreen(ListScreen):
             t = p.tally
             if not t.calls and not self.app.show_other_http:
                 continue
-            name = Text(fmt.one_line(p.comm or "?", 18))
+            name = Text(fmt.one_line(p.comm or "?", 16))
             if p.exited:
                 name.stylize("dim")
             if p.server:
@@ -127,15 +127,15 @@ class ProcessesScreen(ListScreen):
 
 class ConversationsScreen(ListScreen):
     COLUMNS = (
-        Column("id", "Conv", 6),
+        Column("id", "Conv", 5),
         Column("title", "First message", flex=True),
-        Column("model", "Model", 22),
+        Column("model", "Model", 16),
         Column("calls", "Calls", 6, numeric=True),
-        Column("in", "Tok in", 8, numeric=True),
-        Column("out", "Tok out", 8, numeric=True),
+        Column("in", "Tok in", 7, numeric=True),
+        Column("out", "Tok out", 7, numeric=True),
         Column("cost", "Cost", 9, numeric=True),
-        Column("first", "Started", 8),
-        Column("last", "Last", 9, numeric=True),
+        Column("first", "Started", 8, hide_below=120),
+        Column("last", "Last", 8, numeric=True),
     )
     DEFAULT_SORT = (7, False)
     BINDINGS = [*ListScreen.BINDINGS, Binding("e", "export", "Export")]
@@ -164,7 +164,7 @@ class ConversationsScreen(ListScreen):
             if t.in_flight:
                 calls.stylize(f"bold {pal['streaming']}")
             models = ", ".join(c.models)
-            cells = (Text(c.id), Text(fmt.one_line(c.title, self._flex_width)), Text(fmt.one_line(models, 22)), calls,
+            cells = (Text(c.id), Text(fmt.one_line(c.title, self._flex_width)), Text(fmt.one_line(models, 16)), calls,
                      _num(fmt.tokens(t.input_tokens)), _num(fmt.tokens(t.output_tokens)),
                      _num(fmt.cost(t.cost_usd, t.cost_unknown)), Text(fmt.clock(c.first_ts)), _num(fmt.age(c.last_ts, now)))
             sort = (int(c.id.lstrip("c") or 0) if c.id.lstrip("c").isdigit() else c.id, c.title.lower(), models,
@@ -185,14 +185,14 @@ class ConversationsScreen(ListScreen):
 
 class CallsScreen(ListScreen):
     COLUMNS = (
-        Column("id", "Call", 6),
-        Column("time", "Time", 8),
-        Column("model", "Model", 20),
-        Column("status", "Status", 12),
-        Column("in", "Tok in", 8, numeric=True),
-        Column("out", "Tok out", 8, numeric=True),
+        Column("id", "Call", 5),
+        Column("time", "Time", 8, hide_below=120),
+        Column("model", "Model", 16),
+        Column("status", "Status", 11),
+        Column("in", "Tok in", 7, numeric=True),
+        Column("out", "Tok out", 7, numeric=True),
         Column("cost", "Cost", 9, numeric=True),
-        Column("ttft", "TTFT", 7, numeric=True),
+        Column("ttft", "TTFT", 6, numeric=True, hide_below=110),
         Column("dur", "Duration", 8, numeric=True),
         Column("preview", "Response", flex=True),
     )
@@ -226,7 +226,7 @@ class CallsScreen(ListScreen):
             preview = _preview(v)
             ts = x.timing
             cells = (
-                Text(x.id), Text(fmt.clock(ts.ts_start)), Text(fmt.one_line(model, 20)), _status(v, pal),
+                Text(x.id), Text(fmt.clock(ts.ts_start)), Text(fmt.one_line(model, 16)), _status(v, pal),
                 _num(fmt.tokens(u.input_tokens)), _num(fmt.tokens(u.output_tokens)),
                 _num(fmt.cost(x.cost_usd) if not v.in_flight or x.cost_usd else ""),
                 _num(fmt.ms(ts.ttft_ms)), _num(fmt.ms(ts.duration_ms) if not v.in_flight else ""),
@@ -254,9 +254,9 @@ class ModelsScreen(ListScreen):
         Column("calls", "Calls", 6, numeric=True),
         Column("live", "Live", 5, numeric=True),
         Column("in", "Tok in", 9, numeric=True),
-        Column("cached", "Cached", 9, numeric=True),
+        Column("cached", "Cached", 9, numeric=True, hide_below=110),
         Column("out", "Tok out", 9, numeric=True),
-        Column("reasoning", "Reasoning", 9, numeric=True),
+        Column("reasoning", "Reasoning", 9, numeric=True, hide_below=110),
         Column("cost", "Cost", 10, numeric=True),
         Column("err", "Err", 4, numeric=True),
     )

@@ -18,6 +18,9 @@ class TotalsBar(Horizontal):
     TotalsBar > Sparkline { width: 24; height: 1; margin: 0 1 0 0; }
     """
 
+    def on_resize(self) -> None:
+        self.query_one(Sparkline).styles.width = 24 if self.size.width >= 130 else 10
+
     def compose(self) -> ComposeResult:
         yield Static(id="totals")
         yield Static(id="rate-label")
