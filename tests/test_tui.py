@@ -89,9 +89,10 @@ def test_drill_down_and_back():
             await settle(pilot, app)
             assert isinstance(app.screen, ProcessesScreen)
             snap = app.snapshot
-            # every process with LLM calls is listed, newest activity first
-            want = [str(p.pid) for p in sorted(snap.processes, key=lambda p: p.last_ts, reverse=True)
-                    if p.tally.calls]
+            # every process with LLM calls is listed, most recently active first (to the second,
+            # so busy processes do not swap places on every update; then by pid)
+            want = [str(p.pid) for p in sorted(snap.processes, key=lambda p: (p.last_ts // 10**9, -p.pid),
+                                               reverse=True) if p.tally.calls]
             assert table_keys(app) == want
             # the 3-turn Anthropic conversation: find its process and open it
             conv = next(c for c in snap.conversations.values() if c.tally.calls == 3 and "claude" in c.models[0])

@@ -12,6 +12,7 @@ import hashlib
 import os
 import tempfile
 import threading
+from functools import lru_cache
 
 from .model import ESTIMATED, LlmRequest, Usage
 
@@ -25,12 +26,15 @@ _encodings: dict[str, object] = {}
 _failed: set[str] = set()
 
 
+@lru_cache(maxsize=4)
 def _cached(url: str) -> bool:
+    """Whether tiktoken's cache holds this encoding (looked up once: it is not fetched later)."""
     cache = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR") \
         or os.path.join(tempfile.gettempdir(), "data-gym-cache")
     return os.path.exists(os.path.join(cache, hashlib.sha1(url.encode()).hexdigest()))
 
 
+@lru_cache(maxsize=1024)
 def encoding_name(model: str) -> str:
     m = (model or "").lower().rsplit("/", 1)[-1]
     if m.startswith(_O200K_PREFIXES) and _cached(_O200K_URL):

@@ -54,3 +54,33 @@ def _price(model: str, provider: str | None, usage_items: tuple, when) -> float 
     except Exception:  # the library's own failure must not cost the exchange
         return None
     return round(float(calc.total_price), 10)
+
+
+_UNIT = 1000  # tokens per probe: small enough to stay in every model's first price tier
+
+
+@lru_cache(maxsize=4096)
+def _rates(model: str, provider: str | None, day: int) -> tuple[float, float, float, float] | None:
+    """Per-token prices (input, output, and the change a cached read or a cache write makes to
+    an input token), probed from genai-prices once per model and day."""
+    when = datetime.fromtimestamp(day * 86400, timezone.utc) if day else None
+    base = _price(model, provider, (("input_tokens", _UNIT), ("output_tokens", 0)), when)
+    if base is None:
+        return None
+    out = _price(model, provider, (("input_tokens", 0), ("output_tokens", _UNIT)), when) or 0.0
+    read = _price(model, provider, (("cache_read_tokens", _UNIT), ("input_tokens", _UNIT), ("output_tokens", 0)), when)
+    write = _price(model, provider, (("cache_write_tokens", _UNIT), ("input_tokens", _UNIT), ("output_tokens", 0)), when)
+    return (base / _UNIT, out / _UNIT, ((read if read is not None else base) - base) / _UNIT,
+            ((write if write is not None else base) - base) / _UNIT)
+
+
+def running_cost(usage: Usage, model: str | None, price_provider: str | None, ts_ns: int) -> float | None:
+    """A streaming call's cost so far, from first-tier per-token rates: cheap enough to run on
+    every progress update. The finished call is priced exactly by cost_usd()."""
+    if not model or usage.input_tokens is None and usage.output_tokens is None:
+        return None
+    r = _rates(model, price_provider, ts_ns // 86_400_000_000_000 if ts_ns else 0)
+    if r is None:
+        return None
+    return round((usage.input_tokens or 0) * r[0] + (usage.output_tokens or 0) * r[1]
+                 + (usage.cache_read_tokens or 0) * r[2] + (usage.cache_write_tokens or 0) * r[3], 10)

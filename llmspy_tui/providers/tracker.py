@@ -252,7 +252,7 @@ class ExchangeTracker:
             usage = Usage(usage.input_tokens if usage.input_tokens is not None else p.live_in,
                           usage.output_tokens if usage.output_tokens is not None else p.live_out,
                           usage.cache_read_tokens, usage.cache_write_tokens, usage.reasoning_tokens, ESTIMATED)
-        cost = self._cost(p, usage, b.model)
+        cost = self._cost(p, usage, b.model, running=True)
         status = p.resp_head.status if p.resp_head else None
         return ExchangeProgress(p.resp_head.ts if p.resp_head else p.ts, p.id, text, reasoning, tools,
                                 usage, cost, status, p.first_token_ts)
@@ -354,12 +354,13 @@ class ExchangeTracker:
                 and end.problem.startswith("connection ") and " before the " in end.problem)
 
     @staticmethod
-    def _cost(p: _Pending, usage: Usage, response_model: str | None) -> float | None:
+    def _cost(p: _Pending, usage: Usage, response_model: str | None, running: bool = False) -> float | None:
         """Priced by the model that answered, else by the one asked for (aliases like
         `gpt-4o` answer as a dated snapshot; either may be the one genai-prices knows)."""
         requested = p.request.model if p.request else ""
+        price = pricing.running_cost if running else pricing.cost_usd
         for model in dict.fromkeys(m for m in (response_model, requested) if m):
-            cost = pricing.cost_usd(usage, model, p.price_id, p.ts)
+            cost = price(usage, model, p.price_id, p.ts)
             if cost is not None:
                 return cost
         return None

@@ -148,6 +148,11 @@ class Store:
         self._body_bytes = 0
         self._version = 0
         self.evicted = 0
+        # views handed out by snapshot(), rebuilt only for what changed since the last one
+        self._xviews: dict[str, ExchangeView] = {}
+        self._cviews: dict[str, ConversationView] = {}
+        self._dirty_x: dict[str, None] = {}  # dicts, not sets: views keep the order of change
+        self._dirty_c: dict[str, None] = {}
 
     # -- writing (the capture worker) -----------------------------------------------------------
     def apply(self, events) -> list[ExchangeView]:
@@ -209,6 +214,7 @@ class Store:
     def _started(self, x: Exchange) -> None:
         if x.id in self._exchanges:
             return
+        self._dirty_x.setdefault(x.id)
         p = self._process(x.pid)
         p.last_ts = max(p.last_ts, x.timing.ts_start)
         if not x.is_llm:
@@ -225,6 +231,7 @@ class Store:
             c = self._conversations[conv_id] = _Conversation(conv_id, x.pid, _title(x), x.timing.ts_start)
             self._process(x.pid).conversations.append(conv_id)
         c.exchanges.append(x.id)
+        self._dirty_c.setdefault(conv_id)
         c.last_ts = max(c.last_ts, x.timing.ts_start)
         if x.model and x.model not in c.models:
             c.models.append(x.model)
@@ -252,10 +259,13 @@ class Store:
         r.last_ts = max(r.last_ts, ev.ts)
         r.usage, r.cost = ev.usage, ev.cost_usd
         r.cached = None
+        self._dirty_x.setdefault(ev.id)
         if r.conv is not None:
             self._contribute(r, Contribution.of(ev.usage, ev.cost_usd))
 
     def _contribute(self, r: _Record, new: Contribution) -> None:
+        if r.conv is not None:
+            self._dirty_c.setdefault(r.conv)
         for t in self._tallies(r):
             t.swap(r.contrib, new)
         r.contrib = new
@@ -270,6 +280,8 @@ class Store:
         r.in_flight = False
         r.exchange = x
         r.cached = None
+        self._dirty_x.setdefault(x.id)
+        self._xviews.pop(x.id, None)  # re-added last: views keep the store's finishing order
         r.text = r.reasoning = []
         self._body_bytes += len(x.response_body) + len(x.request_body) - r.size
         r.size = len(x.response_body) + len(x.request_body)
@@ -300,6 +312,8 @@ class Store:
             if r.in_flight:
                 continue
             del self._exchanges[xid]
+            self._xviews.pop(xid, None)
+            self._dirty_x.pop(xid, None)
             self._body_bytes -= r.size
             self.evicted += 1
             c = self._conversations.get(r.conv) if r.conv else None
@@ -307,6 +321,10 @@ class Store:
                 c.exchanges.remove(xid)
                 if not c.exchanges:
                     del self._conversations[c.id]
+                    self._cviews.pop(c.id, None)
+                    self._dirty_c.pop(c.id, None)
+                else:
+                    self._dirty_c.setdefault(c.id)
                     p = self._processes.get(c.pid)
                     if p is not None:
                         p.conversations.remove(c.id)
@@ -329,16 +347,24 @@ class Store:
                             p.server)
                 for pid, p in self._processes.items() if p.conversations or p.other_http
             )
-            convs = {cid: ConversationView(cid, c.pid, c.title, tuple(c.exchanges), c.first_ts, c.last_ts,
-                                           tuple(c.models), c.tally.copy())
-                     for cid, c in self._conversations.items()}
-            xs = {}
-            for xid, r in self._exchanges.items():
+            for cid in self._dirty_c:
+                c = self._conversations.get(cid)
+                if c is not None:
+                    self._cviews[cid] = ConversationView(cid, c.pid, c.title, tuple(c.exchanges), c.first_ts,
+                                                         c.last_ts, tuple(c.models), c.tally.copy())
+            self._dirty_c.clear()
+            for xid in self._dirty_x:
+                r = self._exchanges.get(xid)
+                if r is None:
+                    continue
                 v = r.cached
                 if v is None:
                     info = self._processes.get(r.exchange.pid)
                     v = r.cached = ExchangeView(r.view(), r.conv, r.in_flight, info.info.comm if info else "",
                                                 info.info.exe if info else "")
-                xs[xid] = v
+                self._xviews[xid] = v
+            self._dirty_x.clear()
+            convs = dict(self._cviews)
+            xs = dict(self._xviews)
             return Snapshot(self._version, procs, convs, xs, self._total.copy(),
                             {m: t.copy() for m, t in self._by_model.items()}, self.evicted)

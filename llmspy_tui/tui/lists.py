@@ -104,8 +104,9 @@ class ProcessesScreen(ListScreen):
                 _num(fmt.cost(t.cost_usd, t.cost_unknown)),
                 _num(str(t.errors) if t.errors else ""), _num(fmt.age(p.last_ts, now)),
             )
+            # recency to the second: busy processes do not swap places on every update
             sort = (p.pid, p.comm.lower(), providers, t.calls, t.in_flight, t.input_tokens, t.output_tokens,
-                    t.cost_usd, t.errors, p.last_ts)
+                    t.cost_usd, t.errors, (p.last_ts // 1_000_000_000, -p.pid))
             search = f"{p.pid} {p.comm} {p.exe} {' '.join(p.cmdline)} {providers} {' '.join(p.models)}".lower()
             out.append(Row(str(p.pid), cells, sort, search, p.last_ts))
         return out
