@@ -114,8 +114,10 @@ def test_http_mode_replays_the_demo_as_http_events():
     lines = [orjson.loads(line) for line in cp.stdout.splitlines()]
     types = {line["type"] for line in lines}
     assert {"connection", "request", "response", "body", "sse", "end", "close"} <= types
-    h2 = [line for line in lines if line["type"] == "request" and line["http_version"] == "2"]
-    assert h2 and dict(h2[0]["headers"])["x-api-key"].strip("*") == ""  # masked, HPACK decoded
+    h2 = [dict(line["headers"]) for line in lines if line["type"] == "request" and line["http_version"] == "2"]
+    keys = [v for h in h2 for k, v in h.items() if k in ("authorization", "x-api-key", "x-goog-api-key")]
+    assert h2 and len(keys) == len(h2)  # every HTTP/2 request's key, HPACK decoded (curl, the anthropic SDK)
+    assert all(v.split()[-1].strip("*") == "" for v in keys)  # and masked
     assert all(line["complete"] for line in lines if line["type"] == "end")
     shown = run_cli("--headless", "--http", "--demo", "--show-secrets")
     assert "sk-ant-demo-not-a-real-key" in shown.stdout and "sk-ant-demo" not in cp.stdout

@@ -14,6 +14,13 @@ What a request gets:
 - Anthropic `thinking: {type: enabled}`: a thinking block before the text;
 - a model name with "ratelimit": 429, with "overloaded": 529 (Anthropic) or 503; each with the
   provider's own error body.
+
+A script (`load_script`, tls_server.py --script FILE) replaces the generated replies of the
+requests it names, so a recording can read like a real session: a JSON list of rules, the
+first whose `match` (plain text) occurs in the request's last turn (a message, a Gemini
+content, the Responses input; as JSON) gives the reply: `text`, `thinking` (Anthropic), a
+`tool` call ({"name", "arguments"}) or an `error` ("ratelimit" or "overloaded"). A rule with
+`once` answers its first match only. Without a script nothing changes.
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ import base64
 import hashlib
 import json
 import re
+import threading
 import uuid
+from pathlib import Path
 
 WORDS = (
     "the monitor sees plaintext before encryption and after decryption so every prompt "
@@ -32,6 +41,51 @@ CREATED = 1763769600
 SSE = "text/event-stream; charset=utf-8"
 JSON = "application/json"
 CACHE_CHARS = 4096  # prompts longer than this report cached tokens
+
+
+# -- script (optional) ------------------------------------------------------------------------
+
+SCRIPT: list[dict] = []
+_SPENT: set[int] = set()  # `once` rules already used
+_SCRIPT_LOCK = threading.Lock()
+
+
+def load_script(path) -> None:
+    SCRIPT[:] = json.loads(Path(path).read_text())
+    _SPENT.clear()
+
+
+def _last_turn(req: dict):
+    """The request's last turn, whatever the API: a message, a Gemini content, the Responses input."""
+    for key in ("messages", "contents", "input"):
+        value = req.get(key)
+        if isinstance(value, list) and value:
+            return value[-1]
+    return req.get("input") or req.get("message")
+
+
+def scripted(req: dict) -> dict | None:
+    """The script's rule for this request, if any (a `once` rule is used up)."""
+    if not SCRIPT:
+        return None
+    turn = json.dumps(_last_turn(req), ensure_ascii=False)
+    with _SCRIPT_LOCK:
+        for i, rule in enumerate(SCRIPT):
+            if i not in _SPENT and rule["match"] in turn:
+                if rule.get("once"):
+                    _SPENT.add(i)
+                return rule
+    return None
+
+
+def _scripted_tool(rule: dict | None) -> tuple[str, dict] | None:
+    tool = (rule or {}).get("tool")
+    return (tool["name"], tool.get("arguments") or {}) if tool else None
+
+
+def _out_tokens(text: str) -> int:
+    """Tokens of a scripted reply, about four characters each."""
+    return max(1, round(len(text) / 4))
 
 
 # -- shared helpers ---------------------------------------------------------------------------
@@ -145,10 +199,13 @@ def request_id(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + path.encode() + body).hexdigest()[:32]
 
 
-def error_reply(provider: str, model: str, rid: str = "") -> tuple[int, bytes] | None:
-    """(status, body) for a model name asking for an error, in the provider's own error format."""
+def error_reply(provider: str, model: str, rid: str = "", kind: str | None = None) -> tuple[int, bytes] | None:
+    """(status, body) for a model name asking for an error (or an error `kind` a script asks for),
+    in the provider's own error format."""
     model = model or ""
-    if "ratelimit" in model:
+    if kind in ("ratelimit", "overloaded"):
+        pass
+    elif "ratelimit" in model:
         kind = "ratelimit"
     elif "overloaded" in model:
         kind = "overloaded"
@@ -219,13 +276,19 @@ def _chat_tool_call(req: dict, seed: bytes) -> dict | None:
             "function": {"name": tool[0], "arguments": args}}
 
 
-def openai_chat(req: dict) -> tuple[str, list[bytes]]:
+def openai_chat(req: dict, rule: dict | None = None) -> tuple[str, list[bytes]]:
     """(content-type, body parts). Streaming replies are SSE `data:` events ending with [DONE]."""
     model = req.get("model", "gpt-4o-mini")
     seed = json.dumps(req.get("messages", []), sort_keys=True).encode()
-    call = _chat_tool_call(req, seed)
-    text = "" if call else _text(seed, 24)
-    out_tokens = 9 + len(call["function"]["arguments"]) // 3 if call else 24
+    if rule:
+        tool = _scripted_tool(rule)
+        call = tool and {"id": "call_" + _alnum(seed + b"call", 24), "type": "function",
+                         "function": {"name": tool[0], "arguments": _dumps(tool[1])}}
+        text = "" if call else rule.get("text", "")
+    else:
+        call = _chat_tool_call(req, seed)
+        text = "" if call else _text(seed, 24)
+    out_tokens = 9 + len(call["function"]["arguments"]) // 3 if call else _out_tokens(text) if rule else 24
     usage = _chat_usage(req, seed, out_tokens)
     cid = "chatcmpl-" + hashlib.sha1(seed).hexdigest()[:24]
     finish = "tool_calls" if call else "stop"
@@ -271,21 +334,27 @@ def _response_items(req: dict) -> list:
     return [{"role": "user", "content": inp}] if isinstance(inp, str) else list(inp or [])
 
 
-def _response_output(req: dict, seed: bytes) -> list[dict]:
+def _response_output(req: dict, seed: bytes, rule: dict | None = None) -> list[dict]:
     """Output items, completed: reasoning (o-series), then a function call or a message."""
     items = []
     if _is_reasoning_openai(req.get("model", "")):
         items.append({"id": "rs_" + _hex(seed + b"rs", 48), "type": "reasoning", "summary": []})
-    tool = _first_tool(req.get("tools"))
-    answered = any(isinstance(i, dict) and i.get("type") == "function_call_output" for i in _response_items(req))
-    if tool and not answered:
+    if rule:
+        call = _scripted_tool(rule)
+    else:
+        tool = _first_tool(req.get("tools"))
+        answered = any(isinstance(i, dict) and i.get("type") == "function_call_output"
+                       for i in _response_items(req))
+        call = (tool[0], tool_arguments(tool[1], seed)) if tool and not answered else None
+    if call:
         items.append({"id": "fc_" + _hex(seed + b"fc", 48), "type": "function_call", "status": "completed",
-                      "arguments": _dumps(tool_arguments(tool[1], seed)),
-                      "call_id": "call_" + _alnum(seed + b"call", 24), "name": tool[0]})
+                      "arguments": _dumps(call[1]),
+                      "call_id": "call_" + _alnum(seed + b"call", 24), "name": call[0]})
     else:
         items.append({"id": "msg_" + _hex(seed + b"msg", 48), "type": "message", "status": "completed",
                       "content": [{"type": "output_text", "annotations": [], "logprobs": [],
-                                   "text": _text(seed, 24)}], "role": "assistant"})
+                                   "text": rule.get("text", "") if rule else _text(seed, 24)}],
+                      "role": "assistant"})
     return items
 
 
@@ -350,11 +419,11 @@ def _stream_item(item: dict, index: int, ev, seed: bytes) -> None:
     ev("response.output_item.done", output_index=index, item=item)
 
 
-def openai_responses(req: dict) -> tuple[str, list[bytes]]:
+def openai_responses(req: dict, rule: dict | None = None) -> tuple[str, list[bytes]]:
     """The Responses API: one `response` object, or its SSE event sequence."""
     seed = _seed(req.get("instructions"), req.get("input"), req.get("previous_response_id"))
     rid = "resp_" + _hex(seed + b"resp", 48)
-    output = _response_output(req, seed)
+    output = _response_output(req, seed, rule)
     usage = _response_usage(req, seed, output)
     done = _response_object(req, rid, "completed", output, usage)
     if not req.get("stream"):
@@ -397,12 +466,21 @@ def _anthropic_usage(req: dict, seed: bytes) -> dict:
                                "ephemeral_1h_input_tokens": created if one_hour else 0}}
 
 
-def _anthropic_blocks(req: dict, seed: bytes) -> list[dict]:
+def _anthropic_blocks(req: dict, seed: bytes, rule: dict | None = None) -> list[dict]:
     """Content blocks of the reply: thinking (if enabled), text, tool_use (tools, no result yet)."""
     blocks = []
     if (req.get("thinking") or {}).get("type") in ("enabled", "adaptive"):
         sig = base64.b64encode(hashlib.sha512(seed).digest() * 3).decode()
-        blocks.append({"type": "thinking", "thinking": _text(seed + b"thinking", 30), "signature": sig})
+        thinking = (rule or {}).get("thinking") or _text(seed + b"thinking", 30)
+        blocks.append({"type": "thinking", "thinking": thinking, "signature": sig})
+    if rule:
+        tool = _scripted_tool(rule)
+        if rule.get("text") or not tool:
+            blocks.append({"type": "text", "text": rule.get("text", "")})
+        if tool:
+            blocks.append({"type": "tool_use", "id": "toolu_01" + _alnum(seed + b"toolu", 22), "name": tool[0],
+                           "input": tool[1]})
+        return blocks
     tool = _first_tool(req.get("tools"))
     last = (req.get("messages") or [{}])[-1]
     content = last.get("content") if isinstance(last, dict) else None
@@ -428,7 +506,8 @@ def _block_events(index: int, block: dict, ev) -> None:
     kind = block["type"]
     if kind == "thinking":
         start = {"type": "thinking", "thinking": "", "signature": ""}
-        deltas = [{"type": "thinking_delta", "thinking": p} for p in _split(block["thinking"], 4)]
+        pieces = _split(block["thinking"], max(4, len(block["thinking"]) // 80))
+        deltas = [{"type": "thinking_delta", "thinking": p} for p in pieces]
         deltas.append({"type": "signature_delta", "signature": block["signature"]})
     elif kind == "tool_use":
         start = dict(block, input={})
@@ -445,11 +524,11 @@ def _block_events(index: int, block: dict, ev) -> None:
     ev("content_block_stop", index=index)
 
 
-def anthropic_messages(req: dict) -> tuple[str, list[bytes]]:
+def anthropic_messages(req: dict, rule: dict | None = None) -> tuple[str, list[bytes]]:
     model = req.get("model", "claude-3-5-haiku-20241022")
     seed = json.dumps(req.get("messages", []), sort_keys=True).encode()
     mid = "msg_" + hashlib.sha1(seed).hexdigest()[:24]
-    blocks = _anthropic_blocks(req, seed)
+    blocks = _anthropic_blocks(req, seed, rule)
     stop = "tool_use" if blocks[-1]["type"] == "tool_use" else "end_turn"
     usage_in = _anthropic_usage(req, seed)
     out_tokens = sum(_block_tokens(b) for b in blocks)
@@ -483,8 +562,16 @@ def _gemini_thinks(model: str, req: dict) -> bool:
     return ("2.5" in model or "gemini-3" in model) and budget != 0
 
 
-def _gemini_parts(req: dict, seed: bytes, model: str) -> list[dict]:
+def _gemini_parts(req: dict, seed: bytes, model: str, rule: dict | None = None) -> list[dict]:
     """A functionCall part (tools, no functionResponse in the last turn) or text."""
+    if rule:
+        tool = _scripted_tool(rule)
+        if not tool:
+            return [{"text": rule.get("text", "")}]
+        part = {"functionCall": {"name": tool[0], "args": tool[1]}}
+        if _gemini_thinks(model, req):
+            part["thoughtSignature"] = base64.b64encode(hashlib.sha256(seed).digest() * 2).decode()
+        return [part]
     tool = _first_tool(req.get("tools"))
     last = (req.get("contents") or [{}])[-1]
     answered = isinstance(last, dict) and any(
@@ -521,11 +608,11 @@ def _gemini_chunk(parts: list[dict], usage: dict, model: str, rid: str, final: b
     return {"candidates": [cand], "usageMetadata": usage, "modelVersion": model, "responseId": rid}
 
 
-def gemini(req: dict, model: str, stream: bool, sse: bool) -> tuple[str, list[bytes]]:
+def gemini(req: dict, model: str, stream: bool, sse: bool, rule: dict | None = None) -> tuple[str, list[bytes]]:
     """generateContent (pretty JSON), streamGenerateContent as SSE (alt=sse) or as a JSON array."""
     seed = _seed(req.get("contents"), req.get("systemInstruction"))
     rid = base64.urlsafe_b64encode(hashlib.sha256(seed + b"gemini").digest()[:16]).decode().rstrip("=")
-    parts = _gemini_parts(req, seed, model)
+    parts = _gemini_parts(req, seed, model, rule)
     total_out = len(parts[0]["text"].split(" ")) if "text" in parts[0] else 12
     if not stream:
         body = _gemini_chunk(parts, _gemini_usage(req, seed, model, total_out), model, rid, True)
@@ -572,13 +659,14 @@ def _cohere_tool_call(req: dict, seed: bytes) -> tuple[str, dict] | None:
     return f"I will use {tool[0]} to {_text(seed, 6)}.", call
 
 
-def cohere_chat(req: dict) -> tuple[str, list[bytes]]:
-    """POST /v2/chat: a chat response, or its SSE events (message-start ... message-end)."""
+def cohere_chat(req: dict, rule: dict | None = None) -> tuple[str, list[bytes]]:
+    """POST /v2/chat: a chat response, or its SSE events (message-start ... message-end).
+    (A script's rule gives the text only.)"""
     seed = _seed(req.get("messages"))
     cid = str(_uuid(seed))
-    tool = _cohere_tool_call(req, seed)
-    text = "" if tool else _text(seed, 24)
-    out_tokens = 9 + len(tool[1]["function"]["arguments"]) // 3 if tool else 24
+    tool = None if rule else _cohere_tool_call(req, seed)
+    text = rule.get("text", "") if rule else "" if tool else _text(seed, 24)
+    out_tokens = 9 + len(tool[1]["function"]["arguments"]) // 3 if tool else _out_tokens(text) if rule else 24
     finish = "TOOL_CALL" if tool else "COMPLETE"
     usage = _cohere_usage(seed, out_tokens)
     if not req.get("stream"):
@@ -646,20 +734,22 @@ def _provider_reply(route: str, query: str, req: dict, rid: str) -> tuple[int, s
         provider, model = "cohere", req.get("model", "")
     else:
         return None
-    err = error_reply(provider, model, rid)
+    rule = scripted(req)
+    err = error_reply(provider, model, rid, (rule or {}).get("error"))
     if err:
         ctype = "application/json; charset=UTF-8" if provider == "gemini" else JSON
         return err[0], ctype, [err[1]]
     if gem:
-        ctype, parts = gemini(req, model, gem.group(2) == "streamGenerateContent", _query(query).get("alt") == "sse")
+        ctype, parts = gemini(req, model, gem.group(2) == "streamGenerateContent", _query(query).get("alt") == "sse",
+                              rule)
     elif route.endswith("/chat/completions"):
-        ctype, parts = openai_chat(dict(req, model=model) if model else req)
+        ctype, parts = openai_chat(dict(req, model=model) if model else req, rule)
     elif route.endswith("/responses"):
-        ctype, parts = openai_responses(req)
+        ctype, parts = openai_responses(req, rule)
     elif provider == "anthropic":
-        ctype, parts = anthropic_messages(req)
+        ctype, parts = anthropic_messages(req, rule)
     else:
-        ctype, parts = cohere_chat(req)
+        ctype, parts = cohere_chat(req, rule)
     return 200, ctype, parts
 
 

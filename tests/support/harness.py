@@ -17,23 +17,26 @@ SUPPORT = Path(__file__).resolve().parent
 REPO = SUPPORT.parents[1]
 
 
-def make_cert(directory: Path) -> tuple[Path, Path]:
-    """A throwaway self-signed certificate for localhost (openssl CLI)."""
+def make_cert(directory: Path, names: tuple[str, ...] = ()) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for localhost and any other host `names` (openssl CLI)."""
     cert, key = directory / "cert.pem", directory / "key.pem"
+    san = ",".join(f"DNS:{n}" for n in ("localhost", *names)) + ",IP:127.0.0.1"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+         "-days", "2", "-subj", "/CN=localhost", "-addext", f"subjectAltName={san}"],
         check=True, capture_output=True,
     )
     return cert, key
 
 
 class TlsServer:
-    def __init__(self, cert: Path, key: Path, log_dir: Path, sse_pause: float = 0.0) -> None:
+    def __init__(self, cert: Path, key: Path, log_dir: Path, sse_pause: float = 0.0, port: int = 0,
+                 latency: float = 0.0, script: Path | None = None) -> None:
         self.log_dir = log_dir
         self.proc = subprocess.Popen(
             [sys.executable, str(SUPPORT / "tls_server.py"), "--cert", str(cert), "--key", str(key),
-             "--log-dir", str(log_dir), "--sse-pause", str(sse_pause)],
+             "--log-dir", str(log_dir), "--sse-pause", str(sse_pause), "--port", str(port),
+             "--latency", str(latency), *(["--script", str(script)] if script else [])],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         line = self.proc.stdout.readline()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import base64
 import gzip
+import hashlib
 import http
 import json
 import os
@@ -26,9 +27,10 @@ import h2.events
 import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_llm import request_id, respond  # noqa: E402
+from fake_llm import load_script, request_id, respond  # noqa: E402
 
 STREAM_PAUSE = 0.0  # seconds between SSE events (set by --sse-pause)
+LATENCY = 0.0  # seconds before a reply starts, about (set by --latency)
 
 
 ENCODERS = {"gzip": gzip.compress, "br": brotli.compress,
@@ -59,6 +61,18 @@ def reason(status: int) -> str:
 def is_streamed(ctype: str, parts: list[bytes]) -> bool:
     """Sent as it is produced: an event stream, or a body in several parts (a streamed JSON array)."""
     return ctype.startswith("text/event-stream") or len(parts) > 1
+
+
+def reply_delay(status: int, body: bytes, streamed: bool, size: int) -> float:
+    """How long the "model" takes before the first byte of its reply (--latency): 0.5 to 1.5 times
+    LATENCY, by the request's bytes (reproducible); an error comes back sooner; a reply not
+    streamed arrives whole, as late as it would have finished streaming (STREAM_PAUSE per ~30 bytes)."""
+    if not LATENCY:
+        return 0.0
+    if status >= 400:
+        return LATENCY * 0.2
+    delay = LATENCY * (0.5 + hashlib.sha256(body).digest()[0] / 255)
+    return delay if streamed else delay + min(3.0, STREAM_PAUSE * size / 30)
 
 
 def extra_headers(status: int, method: str, path: str, body: bytes) -> list[tuple[str, str]]:
@@ -148,14 +162,22 @@ def serve_http1(c: LoggedConn, first: bytes) -> None:
         stream_no = len(c.exchanges) + 1
         c.log(stream_no, method, path, bytes(body), status, ctype, encoding, b"".join(parts),
               len(parts) if ctype.startswith("text/event-stream") else 0)
+        delay = reply_delay(status, bytes(body), streamed, sum(map(len, parts)))
+        if delay:
+            threading.Event().wait(delay)
         if streamed:
             c.send(f"HTTP/1.1 {status} {reason(status)}\r\ncontent-type: {ctype}\r\ntransfer-encoding: chunked\r\n"
                    f"cache-control: no-cache\r\n{extra}\r\n".encode())
-            for part in parts:
-                c.send(b"%x\r\n%s\r\n" % (len(part), part))
-                if STREAM_PAUSE:
+            # --sse-pause waits between parts; the last goes out with the terminating chunk, as
+            # one write: a client that stops reading at its last event (the openai SDK closes the
+            # response at `data: [DONE]`) still gets the whole body
+            for i, part in enumerate(parts):
+                last = i == len(parts) - 1
+                c.send(b"%x\r\n%s\r\n" % (len(part), part) + (b"0\r\n\r\n" if last else b""))
+                if STREAM_PAUSE and not last:
                     threading.Event().wait(STREAM_PAUSE)
-            c.send(b"0\r\n\r\n")
+            if not parts:
+                c.send(b"0\r\n\r\n")
         else:
             payload = b"".join(parts)
             if encoding:
@@ -225,6 +247,10 @@ def serve_h2(c: LoggedConn, first: bytes) -> None:
                                                                ctype, path)
                 c.log(ev.stream_id, method, path, bytes(req["body"]), status, ctype, encoding,
                       b"".join(parts), len(parts) if ctype.startswith("text/event-stream") else 0)
+                delay = reply_delay(status, bytes(req["body"]), streamed, sum(map(len, parts)))
+                if delay:
+                    c.send(conn.data_to_send())  # flow-control updates first, as a real server would
+                    threading.Event().wait(delay)
                 resp_headers = [(":status", str(status)), ("content-type", ctype),
                                 *extra_headers(status, method, path, bytes(req["body"]))]
                 if encoding:
@@ -269,15 +295,19 @@ def handle(raw: socket.socket, ctx: ssl.SSLContext, n: int, log_dir: Path) -> No
 
 
 def main() -> None:
-    global STREAM_PAUSE
+    global STREAM_PAUSE, LATENCY
     ap = argparse.ArgumentParser()
     ap.add_argument("--cert", required=True)
     ap.add_argument("--key", required=True)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--log-dir", required=True)
     ap.add_argument("--sse-pause", type=float, default=0.0)
+    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--script", help="scripted replies (see fake_llm.py)")
     args = ap.parse_args()
-    STREAM_PAUSE = args.sse_pause
+    STREAM_PAUSE, LATENCY = args.sse_pause, args.latency
+    if args.script:
+        load_script(args.script)
     try:  # a recognisable process name, so tests can tell the server's captures from clients'
         Path("/proc/self/comm").write_text("llmspy-testsrv")
     except OSError:

@@ -1,7 +1,11 @@
 """Real client: the official Anthropic Python SDK against the loopback server.
 
     anthropic_sdk.py --port N --ca CERT [--http2] [--scenario messages|tools|thinking|conversation|
-                                                    error|big_system]
+                                                    error|big_system|session]
+                     [--host NAME --resolve NAME:ADDR] [--plan FILE]
+
+--host names the server in the URL (default localhost), --resolve (as curl's) connects to ADDR
+for NAME. The `session` scenario runs an agent session from --plan (see scenario_session).
 
 Prints one JSON object: {"scenario", "http2", "calls": [...]}, one entry per API call, in order,
 with what the SDK returned: api, model, stream, text, thinking, tool_calls, usage, finish_reason
@@ -12,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import ssl
+import time
 
 import anthropic
 import httpx2  # this anthropic release is built on httpx2 and refuses httpx objects
@@ -158,6 +164,65 @@ def scenario_big_system(client: anthropic.Anthropic) -> list[dict]:
             helper_stream(client, model=MODEL, messages=msgs, system=cached)]
 
 
+PLAN: dict = {}  # --plan
+
+
+def scenario_session(client: anthropic.Anthropic) -> list[dict]:
+    """An agent session from --plan: {"system", "tools": [{name, description, parameters}],
+    "conversations": [{"model", "system"?, "cache_system"?, "thinking"? (budget), "max_tokens"?,
+    "tools"?: [names], "tool_outputs": [...], "turns": [{"user", "stream"?, "pause"?}]}]}, one
+    conversation after another. Each turn is a tool-use loop: a tool_use gets the conversation's
+    next tool output as its tool_result, until a reply has none. Assistant turns go back whole,
+    thinking blocks (with their signatures) included, as the API requires with tools."""
+    defs = {t["name"]: {"name": t["name"], "description": t["description"], "input_schema": t["parameters"]}
+            for t in PLAN.get("tools", [])}
+    calls = []
+    for conv in PLAN["conversations"]:
+        kw: dict = {"model": conv["model"], "max_tokens": conv.get("max_tokens", 4096)}
+        system = conv.get("system", PLAN.get("system"))
+        if system:
+            kw["system"] = ([{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+                            if conv.get("cache_system") else system)
+        if conv.get("tools"):
+            kw["tools"] = [defs[name] for name in conv["tools"]]
+        if conv.get("thinking"):
+            kw["thinking"] = {"type": "enabled", "budget_tokens": conv["thinking"]}
+        outputs = iter(conv.get("tool_outputs", []))
+        msgs: list = []
+        for turn in conv["turns"]:
+            time.sleep(turn.get("pause", 0))
+            msgs.append({"role": "user", "content": turn["user"]})
+            while True:
+                if turn.get("stream"):
+                    with client.messages.stream(messages=msgs, **kw) as s:
+                        text = "".join(s.text_stream)
+                        msg = s.get_final_message()
+                    call = from_message(msg, True, text)
+                else:
+                    msg = client.messages.create(messages=msgs, **kw)
+                    call = from_message(msg, False)
+                calls.append(call)
+                msgs.append({"role": "assistant",
+                             "content": [b.model_dump(mode="json", exclude_none=True) for b in msg.content]})
+                if not call["tool_calls"]:
+                    break
+                msgs.append({"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": c["id"], "content": next(outputs)}
+                    for c in call["tool_calls"]]})
+    return calls
+
+
+def resolve(pairs: list[str]) -> None:
+    """Connect to ADDR whenever NAME is looked up (NAME:ADDR pairs, as curl --resolve without a port)."""
+    table = dict(p.rsplit(":", 1) for p in pairs)
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kw):
+        return real(table.get(host, host), *args, **kw)
+
+    socket.getaddrinfo = getaddrinfo
+
+
 SCENARIOS = {name[len("scenario_"):]: fn for name, fn in globals().items() if name.startswith("scenario_")}
 
 
@@ -167,10 +232,18 @@ def main() -> None:
     ap.add_argument("--ca", required=True)
     ap.add_argument("--http2", action="store_true")
     ap.add_argument("--scenario", default="messages", choices=sorted(SCENARIOS))
+    ap.add_argument("--host", default="localhost")
+    ap.add_argument("--resolve", action="append", default=[], metavar="NAME:ADDR")
+    ap.add_argument("--plan")
     args = ap.parse_args()
+    if args.plan:
+        PLAN.update(json.loads(open(args.plan).read()))
+    resolve(args.resolve)
+    authority = args.host if args.port == 443 else f"{args.host}:{args.port}"
     with httpx2.Client(verify=ssl.create_default_context(cafile=args.ca), http2=args.http2) as http:
-        client = anthropic.Anthropic(base_url=f"https://localhost:{args.port}", api_key="sk-ant-test-0123456789",
-                                     http_client=http, max_retries=0)
+        client = anthropic.Anthropic(base_url=f"https://{authority}",
+                                     api_key=PLAN.get("api_key", "sk-ant-test-0123456789"),
+                                     http_client=http, max_retries=PLAN.get("max_retries", 0))
         calls = SCENARIOS[args.scenario](client)
     print(json.dumps({"scenario": args.scenario, "http2": args.http2, "calls": calls}))
 

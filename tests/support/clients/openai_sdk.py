@@ -1,7 +1,12 @@
 """Real client: the official OpenAI Python SDK against the loopback server.
 
     openai_sdk.py --port N --ca CERT [--http2] [--scenario chat|tools|responses|conversation|
-                                                 concurrent|error|reasoning]
+                                                 concurrent|error|reasoning|session]
+                  [--host NAME --resolve NAME:ADDR] [--plan FILE]
+
+--host names the server in the URL (default localhost), --resolve (as curl's) connects to ADDR
+for NAME, so a certificate for NAME on the loopback server looks like the real API. The
+`session` scenario runs an agent session from --plan (see scenario_session).
 
 Prints one JSON object: {"scenario", "http2", "calls": [...]}, one entry per API call, in order,
 with what the SDK returned: api, model, stream, text, tool_calls, usage, finish_reason,
@@ -12,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import ssl
 import threading
+import time
 
 import httpx
 import openai
@@ -177,6 +184,64 @@ def scenario_reasoning(client: openai.OpenAI) -> list[dict]:
             responses(client, model="o4-mini", input=msgs[0]["content"], reasoning={"effort": "medium"})]
 
 
+PLAN: dict = {}  # --plan
+
+
+def scenario_session(client: openai.OpenAI) -> list[dict]:
+    """An agent session from --plan: {"system", "tools": [{name, description, parameters}],
+    "conversations": [{"model", "system"?, "tools"?: [names], "tool_outputs": [...],
+    "turns": [{"user", "stream"?, "pause"?}]}], "parallel"?}. Each turn is a tool-call loop: a
+    tool call gets the conversation's next tool output as its result, until a reply has none.
+    Conversations run one after another, or all at once with "parallel"."""
+    defs = {t["name"]: {"type": "function", "function": t} for t in PLAN.get("tools", [])}
+
+    def run(conv: dict) -> list[dict]:
+        tools = [defs[name] for name in conv.get("tools", [])]
+        system = conv.get("system", PLAN.get("system"))
+        msgs = [{"role": "system", "content": system}] if system else []
+        outputs = iter(conv.get("tool_outputs", []))
+        calls = []
+        for turn in conv["turns"]:
+            time.sleep(turn.get("pause", 0))
+            msgs.append({"role": "user", "content": turn["user"]})
+            while True:
+                call = (chat_stream if turn.get("stream") else chat)(
+                    client, conv["model"], msgs, **({"tools": tools} if tools else {}))
+                calls.append(call)
+                msgs.append(assistant_turn(call))
+                if not call["tool_calls"]:
+                    break
+                msgs += [{"role": "tool", "tool_call_id": c["id"], "content": next(outputs)}
+                         for c in call["tool_calls"]]
+        return calls
+
+    convs = PLAN["conversations"]
+    if not PLAN.get("parallel"):
+        return [call for conv in convs for call in run(conv)]
+    results: list = [None] * len(convs)
+
+    def worker(i: int) -> None:
+        results[i] = run(convs[i])
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(convs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [call for calls in results for call in calls]
+
+
+def resolve(pairs: list[str]) -> None:
+    """Connect to ADDR whenever NAME is looked up (NAME:ADDR pairs, as curl --resolve without a port)."""
+    table = dict(p.rsplit(":", 1) for p in pairs)
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kw):
+        return real(table.get(host, host), *args, **kw)
+
+    socket.getaddrinfo = getaddrinfo
+
+
 SCENARIOS = {name[len("scenario_"):]: fn for name, fn in globals().items() if name.startswith("scenario_")}
 
 
@@ -186,10 +251,18 @@ def main() -> None:
     ap.add_argument("--ca", required=True)
     ap.add_argument("--http2", action="store_true")
     ap.add_argument("--scenario", default="chat", choices=sorted(SCENARIOS))
+    ap.add_argument("--host", default="localhost")
+    ap.add_argument("--resolve", action="append", default=[], metavar="NAME:ADDR")
+    ap.add_argument("--plan")
     args = ap.parse_args()
+    if args.plan:
+        PLAN.update(json.loads(open(args.plan).read()))
+    resolve(args.resolve)
+    authority = args.host if args.port == 443 else f"{args.host}:{args.port}"
     with httpx.Client(verify=ssl.create_default_context(cafile=args.ca), http2=args.http2) as http:
-        client = openai.OpenAI(base_url=f"https://localhost:{args.port}/v1", api_key="sk-test-openai-0123456789",
-                               http_client=http, max_retries=0)
+        client = openai.OpenAI(base_url=f"https://{authority}/v1",
+                               api_key=PLAN.get("api_key", "sk-test-openai-0123456789"),
+                               http_client=http, max_retries=PLAN.get("max_retries", 0))
         calls = SCENARIOS[args.scenario](client)
     print(json.dumps({"scenario": args.scenario, "http2": args.http2, "calls": calls}))
 
