@@ -37,7 +37,7 @@ class _Pending:
 
     __slots__ = ("id", "conn", "stream", "pid", "ts", "head", "resp_head", "req_body", "resp_body",
                  "req_len", "resp_len", "req_end", "resp_end", "api", "provider", "price_id", "request",
-                 "builder", "items", "started", "first_token_ts", "problems", "live_out", "live_in",
+                 "builder", "items", "started", "first_token_ts", "problems", "live_out", "live_in", "item_ts",
                  "truncated", "parse_problem")
 
     def __init__(self, xid: str, conn: str, stream: int, pid: int, ts: int) -> None:
@@ -57,6 +57,7 @@ class _Pending:
         self.items = 0  # streamed items seen in the response
         self.started = False
         self.first_token_ts: int | None = None
+        self.item_ts = 0  # capture time of the latest streamed item: how far the response has got
         self.problems: list[str] = []
         self.live_out = 0  # output tokens estimated from what has streamed
         self.live_in: int | None = None
@@ -234,6 +235,7 @@ class ExchangeTracker:
         p.api.stream_item(b, event, obj)
         if b.outputs > before and p.first_token_ts is None:
             p.first_token_ts = ev.ts
+        p.item_ts = ev.ts
         if self.opt.live and (b.new_text or b.new_reasoning or b.tools_changed or b.usage_changed):
             self._dirty[p.id] = p
 
@@ -254,7 +256,7 @@ class ExchangeTracker:
                           usage.cache_read_tokens, usage.cache_write_tokens, usage.reasoning_tokens, ESTIMATED)
         cost = self._cost(p, usage, b.model, running=True)
         status = p.resp_head.status if p.resp_head else None
-        return ExchangeProgress(p.resp_head.ts if p.resp_head else p.ts, p.id, text, reasoning, tools,
+        return ExchangeProgress(max(p.item_ts, p.resp_head.ts if p.resp_head else p.ts), p.id, text, reasoning, tools,
                                 usage, cost, status, p.first_token_ts)
 
     def _finish(self, p: _Pending, ts: int, out: list, problem: str = "") -> None:

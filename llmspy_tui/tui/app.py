@@ -18,6 +18,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from ..errors import UserError
@@ -97,7 +98,7 @@ class MonitorApp(App[int]):
         self._tick_s = tick
         self._shown_version = -1
         self._last_show = 0.0
-        self._shown_lost = 0
+        self._shown_state: tuple[int, bool] = (0, True)
         self._paused_calls = 0
         self._rate = RateMeter()
         self._themes = load_themes()
@@ -184,10 +185,10 @@ class MonitorApp(App[int]):
                 self._paused_calls = self.store.total_calls - (self.snapshot.total.calls if self.snapshot else 0)
                 self._show_header()
             return
-        lost = self.pipeline.lost
-        if version == self._shown_version and lost == self._shown_lost and now - self._last_show < 1.0:
+        state = (self.pipeline.lost, self.feeding)  # the header shows these too
+        if version == self._shown_version and state == self._shown_state and now - self._last_show < 1.0:
             return  # nothing new; relative times still refresh once a second
-        self._shown_lost = lost
+        self._shown_state = state
         snap = self.store.snapshot() if version != self._shown_version else self.snapshot
         if snap is None:
             snap = self.store.snapshot()
@@ -211,12 +212,15 @@ class MonitorApp(App[int]):
 
     def _show(self, snap: Snapshot) -> None:
         screen = self.screen
-        if isinstance(screen, MonitorScreen):
-            screen.show(snap)
+        if isinstance(screen, MonitorScreen) and screen.ready and screen.is_attached:
+            try:
+                screen.show(snap)
+            except NoMatches:
+                pass  # the screen is being built or torn down between two ticks: the next one shows it
 
     def _show_header(self) -> None:
         screen = self.screen
-        if isinstance(screen, MonitorScreen):
+        if isinstance(screen, MonitorScreen) and screen.ready:
             from .widgets import TotalsBar
 
             screen.query_one(TotalsBar).show(*self.header())

@@ -76,7 +76,10 @@ class MonitorScreen(Screen):
     def crumb(self) -> str:
         return ""
 
+    ready = False  # set once composed and mounted: the timer may fire between push and mount
+
     def on_mount(self) -> None:
+        self.ready = True
         self.refresh_from_app()
 
     def on_screen_resume(self) -> None:
@@ -87,6 +90,8 @@ class MonitorScreen(Screen):
             self.show(self.app.snapshot)
 
     def show(self, snap: Snapshot) -> None:
+        if not self.ready:
+            return
         self.query_one(TotalsBar).show(*self.app.header())
         self.query_one("#crumb", Static).update(Text(self.crumb(), no_wrap=True, overflow="ellipsis"))
         self.show_body(snap)
