@@ -166,9 +166,9 @@ def _full_screen(args) -> int:
     from .sources import ReplaySource
     from .tui import run_monitor
 
-    if not sys.stdout.isatty() or not sys.stdin.isatty():
-        raise UserError("llmspy-tui: the full-screen monitor needs a terminal; "
-                        "use --headless for JSON lines on a pipe")
+    if not (sys.stdin.isatty() and sys.stdout.isatty() and sys.stderr.isatty()):
+        raise UserError("llmspy-tui: the full-screen monitor needs a terminal on stdin, stdout and stderr "
+                        "(it draws on stderr, so do not redirect that); use --headless for JSON lines")
     if args.replay:
         speed = args.speed if args.speed is not None else (1.0 if args.demo else 0.0)
         source = ReplaySource(args.replay, speed, label="demo" if args.demo else "replay")

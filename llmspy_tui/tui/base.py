@@ -103,6 +103,7 @@ class MonitorScreen(Screen):
 class ListScreen(MonitorScreen):
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
     DEFAULT_SORT: ClassVar[tuple[int, bool]] = (0, False)  # column index, descending
+    KEY_IS_PID: ClassVar[bool] = False  # rows are processes: a numeric filter matches the pid
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("slash", "filter", "Filter"),
@@ -171,7 +172,13 @@ class ListScreen(MonitorScreen):
     def show_body(self, snap: Snapshot) -> None:
         self._last_snap = snap
         vis = self._visible
-        rows = [r for r in self.rows(snap) if matches(self.filter_text, r.search)]
+        query = self.filter_text.strip().lstrip("!").strip()
+        if self.KEY_IS_PID and query.isdigit():
+            # a number is a pid (or its start), not any digits found in a command line
+            invert = self.filter_text.strip().startswith("!")
+            rows = [r for r in self.rows(snap) if r.key.startswith(query) != invert]
+        else:
+            rows = [r for r in self.rows(snap) if matches(self.filter_text, r.search)]
         i = self.sort_col
         rows.sort(key=lambda r: r.sort[i], reverse=self.sort_desc)
         if len(vis) < len(self.COLUMNS):

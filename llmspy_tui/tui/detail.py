@@ -12,7 +12,8 @@ from ..providers.model import Message
 from ..store import ExchangeView, Snapshot
 from . import fmt
 from .base import MonitorScreen
-from .render import cut, raw_text, summary_text, timing_text, tool_call_text, tool_definition_text
+from .render import (cut, raw_text, summary_text, timing_text, tool_call_text, tool_definition_text,
+                     tool_definitions)
 
 TABS = ("prompt", "response", "tools", "raw", "timing")
 
@@ -173,7 +174,7 @@ class CallScreen(MonitorScreen):
         req, resp = v.exchange.request, v.exchange.response
         blocks: list[Static] = []
         if req is not None and req.tools:
-            for t in req.tools:
+            for t in tool_definitions(v.exchange):
                 blocks.append(_block(cut(tool_definition_text(t)), "system", "tool definition"))
         results = {m.tool_call_id: m for m in (req.messages if req else ()) if m.tool_call_id}
         for m in req.messages if req else ():

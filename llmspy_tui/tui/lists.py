@@ -77,6 +77,7 @@ class ProcessesScreen(ListScreen):
         Column("seen", "Seen", 8, numeric=True),
     )
     DEFAULT_SORT = (9, True)
+    KEY_IS_PID = True
 
     def crumb(self) -> str:
         return _with_filter("Processes — enter: its conversations", self)
@@ -118,6 +119,7 @@ class ProcessesScreen(ListScreen):
     def on_list_shown(self, rows: list[Row]) -> None:
         hint = self.query_one("#empty", Static)
         hint.display = not rows
+        self.table.styles.height = "1fr" if rows else "auto"  # the hint right under the headings
         if not rows:
             hint.update(Text(self.app.empty_hint() if not self.filter_text
                              else f'No process matches the filter "{self.filter_text}" (escape clears it).'))

@@ -182,3 +182,19 @@ def tool_definition_text(tool) -> str:
     if params:
         out += "\n" + orjson.dumps(params, option=orjson.OPT_INDENT_2).decode()
     return out
+
+
+def tool_definitions(x: Exchange) -> list:
+    """The request's tool definitions as sent (name, description, schema), from its body; the
+    parsed request keeps only their names. Falls back to those names."""
+    names = list(x.request.tools) if x.request is not None else []
+    if not x.request_body or len(x.request_body) > SHOWN_BODY * 4:
+        return names
+    try:
+        body = orjson.loads(x.request_body)
+    except (orjson.JSONDecodeError, TypeError):
+        return names
+    tools = (body.get("tools") or body.get("functions")) if isinstance(body, dict) else None
+    if not isinstance(tools, list) or not tools:
+        return names
+    return tools
