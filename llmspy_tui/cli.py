@@ -4,13 +4,12 @@ one-line messages with an exit code (no traceback ever reaches the user)."""
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import sys
 
 from . import __version__
-from .errors import UserError
+from .errors import UserError, run_guarded
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)i?b?\s*$", re.I)
 
@@ -91,26 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return export_main(argv[1:])
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except UserError as e:
-        _log(str(e))
-        return e.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # stdout consumer went away (e.g. `| head`): stop quietly
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return 0
-    except Exception as e:  # last line of defence: one line, and where to find details
-        _log(f"llmspy-tui: internal error: {type(e).__name__}: {e} "
-             "(please report it; set LLMSPY_DEBUG=1 for a traceback)")
-        if os.environ.get("LLMSPY_DEBUG"):
-            raise
-        return 70
+    return run_guarded(run, args)
 
 
 def run(args: argparse.Namespace) -> int:

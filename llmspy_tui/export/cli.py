@@ -12,7 +12,7 @@ import os
 import sys
 from datetime import datetime
 
-from ..errors import UserError
+from ..errors import UserError, run_guarded
 from ..store import Snapshot, Store
 from .documents import EXTENSIONS, FORMATS, default_filename, export_bytes, process_name, select
 from .files import write_private
@@ -132,22 +132,4 @@ def main(argv: list[str]) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help, or a usage error argparse already printed
         return e.code if isinstance(e.code, int) else 2
-    try:
-        return run(args)
-    except UserError as e:
-        _log(str(e))
-        return e.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return 0
-    except Exception as e:  # last line of defence: one line, and where to find details
-        _log(f"llmspy-tui: internal error: {type(e).__name__}: {e} "
-             "(please report it; set LLMSPY_DEBUG=1 for a traceback)")
-        if os.environ.get("LLMSPY_DEBUG"):
-            raise
-        return 70
+    return run_guarded(run, args)
