@@ -119,6 +119,23 @@ def test_eviction_keeps_tallies_and_in_flight_calls():
     assert s2.total.calls == 30
 
 
+def test_evicting_part_of_a_conversation_keeps_it_listed():
+    """Dropping a conversation's oldest calls leaves it (and its process's list) whole; only
+    when its last kept call goes does the conversation leave the process."""
+    store = Store(max_exchanges=2)
+    _, pl = through_store(three_turns(), pipeline=Pipeline(store=store))
+    snap = store.snapshot()
+    (conv,) = snap.conversations.values()
+    assert len(conv.exchange_ids) == 2 and conv.tally.calls == 3
+    assert snap.processes[0].conversation_ids == (conv.id,)
+    through_store([chat_call([{"role": "user", "content": f"other {i}"}], "b") for i in range(2)],
+                  pipeline=pl)
+    snap = store.snapshot()
+    assert conv.id not in snap.conversations
+    assert set(snap.processes[0].conversation_ids) == set(snap.conversations)
+    assert snap.total.calls == 5 and snap.evicted == 3
+
+
 def test_process_names_and_exit():
     calls = [chat_call([{"role": "user", "content": "q"}], "a")]
     pl = Pipeline()

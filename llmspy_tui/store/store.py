@@ -303,31 +303,37 @@ class Store:
         return ExchangeView(x, r.conv, False, p.info.comm, p.info.exe)
 
     def _evict(self) -> None:
-        if len(self._exchanges) <= self.max_exchanges and self._body_bytes <= self.max_body_bytes:
+        over_n = len(self._exchanges) - self.max_exchanges
+        over_b = self._body_bytes - self.max_body_bytes
+        if over_n <= 0 and over_b <= 0:
             return
-        for xid in list(self._exchanges):
-            if len(self._exchanges) <= self.max_exchanges and self._body_bytes <= self.max_body_bytes:
+        victims = []  # oldest finished first; calls still in flight are never dropped
+        for xid, r in self._exchanges.items():
+            if over_n <= 0 and over_b <= 0:
                 break
-            r = self._exchanges[xid]
-            if r.in_flight:
-                continue
-            del self._exchanges[xid]
+            if not r.in_flight:
+                victims.append(xid)
+                over_n -= 1
+                over_b -= r.size
+        for xid in victims:
+            r = self._exchanges.pop(xid)
             self._xviews.pop(xid, None)
             self._dirty_x.pop(xid, None)
             self._body_bytes -= r.size
             self.evicted += 1
             c = self._conversations.get(r.conv) if r.conv else None
-            if c is not None:
-                c.exchanges.remove(xid)
-                if not c.exchanges:
-                    del self._conversations[c.id]
-                    self._cviews.pop(c.id, None)
-                    self._dirty_c.pop(c.id, None)
-                else:
-                    self._dirty_c.setdefault(c.id)
-                    p = self._processes.get(c.pid)
-                    if p is not None:
-                        p.conversations.remove(c.id)
+            if c is None:
+                continue
+            c.exchanges.remove(xid)
+            if c.exchanges:
+                self._dirty_c.setdefault(c.id)
+                continue
+            del self._conversations[c.id]
+            self._cviews.pop(c.id, None)
+            self._dirty_c.pop(c.id, None)
+            p = self._processes.get(c.pid)
+            if p is not None:
+                p.conversations.remove(c.id)
 
     # -- reading (any thread) -------------------------------------------------------------------
     @property
