@@ -102,6 +102,7 @@ class MonitorApp(App[int]):
         self._paused_calls = 0
         self._rate = RateMeter()
         self._rate_at = 0.0
+        self._rate_version = -1
         self._themes = load_themes()
         self._theme_names = [t.name for t in self._themes]
         self._initial_theme = theme or DEFAULT_THEME
@@ -193,10 +194,10 @@ class MonitorApp(App[int]):
         snap = self.store.snapshot() if version != self._shown_version else self.snapshot
         if snap is None:
             snap = self.store.snapshot()
-        if (snap.version != self._shown_version or self._live()) and (
+        if (snap.version != self._rate_version or self._live()) and (
                 now - self._rate_at >= 1.0 or not self.feeding):
             self._rate.update(snap, self.now_ns())  # per-second buckets: once a second is enough
-            self._rate_at = now
+            self._rate_at, self._rate_version = now, snap.version
         self.snapshot = snap
         self._shown_version = snap.version
         self._last_show = now
