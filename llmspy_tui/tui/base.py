@@ -234,10 +234,7 @@ class ListScreen(MonitorScreen):
         """Subclasses: drill down into the row with this key."""
 
     def action_back(self) -> None:
-        f = self.query_one(FilterInput)
-        if f.has_focus:
-            self._close_filter(clear=True)
-        elif self.filter_text:
+        if self.query_one(FilterInput).has_focus or self.filter_text:
             self._close_filter(clear=True)
         elif len(self.app.screen_stack) > 2:
             self.app.pop_screen()

@@ -18,6 +18,7 @@ from ..errors import UserError
 from ..export import EXTENSIONS, default_filename, export_bytes, write_private
 from ..store import Snapshot
 from . import fmt
+from .widgets import matches
 
 FORMAT_LABELS = {"json": "JSON document", "md": "Markdown transcript", "jsonl": "JSONL, one line per call"}
 
@@ -183,8 +184,6 @@ class ProcessPicker(ModalScreen[int | None]):
         self._fill("")
 
     def _fill(self, query: str) -> None:
-        from .widgets import matches
-
         ol = self.query_one(OptionList)
         ol.clear_options()
         procs = sorted(self.snap.processes, key=lambda p: p.last_ts, reverse=True)

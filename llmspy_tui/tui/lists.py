@@ -170,7 +170,7 @@ class ConversationsScreen(ListScreen):
             cells = (Text(c.id), Text(fmt.one_line(c.title, self._flex_width)), Text(fmt.one_line(models, 16)), calls,
                      _num(fmt.tokens(t.input_tokens)), _num(fmt.tokens(t.output_tokens)),
                      _num(fmt.cost(t.cost_usd, t.cost_unknown)), Text(fmt.clock(c.first_ts)), _num(fmt.age(c.last_ts, now)))
-            sort = (int(c.id.lstrip("c") or 0) if c.id.lstrip("c").isdigit() else c.id, c.title.lower(), models,
+            sort = ((len(c.id), c.id), c.title.lower(), models,
                     t.calls, t.input_tokens, t.output_tokens, t.cost_usd, c.first_ts, c.last_ts)
             out.append(Row(c.id, cells, sort, f"{c.id} {c.title} {models} {self.pid}".lower(), c.last_ts))
         return out
@@ -282,9 +282,3 @@ class ModelsScreen(ListScreen):
                     t.reasoning_tokens, t.cost_usd, t.errors)
             out.append(Row(model, cells, sort, model.lower(), t.calls))
         return out
-
-    def action_back(self) -> None:
-        if self.filter_text:
-            super().action_back()
-        else:
-            self.app.pop_screen()
