@@ -33,6 +33,7 @@ from llmspy_tui.tui.app import MonitorApp  # noqa: E402
 
 PROCS = 20
 DEBUG = False
+VIEW = "processes"
 
 
 class _Call:
@@ -145,6 +146,9 @@ async def measure(app: MonitorApp, seconds: float, warmup: float) -> dict[str, l
     rng = random.Random(7)
     async with app.run_test(size=(160, 45)) as pilot:
         await pilot.pause(warmup)
+        if VIEW == "conversations":  # the busiest list: one process's conversations
+            app.follow_process(5000)
+            await pilot.pause(0.5)
         end = time.monotonic() + seconds
         i = 0
         while time.monotonic() < end:
@@ -188,12 +192,17 @@ def pct(values: list[float], p: float) -> float:
 
 
 def main() -> int:
+    global PROCS, VIEW
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rate", type=float, default=200)
     ap.add_argument("--events", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--warmup", type=float, default=3)
+    ap.add_argument("--procs", type=int, default=PROCS, help="processes the calls come from")
+    ap.add_argument("--view", choices=("processes", "conversations"), default="processes",
+                    help="the list shown while keys are pressed")
     args = ap.parse_args()
+    PROCS, VIEW = args.procs, args.view
     estimate.count("warm up", "gpt-4o-mini")
     src = LoadSource(args.rate, args.events)
     app = MonitorApp(src)

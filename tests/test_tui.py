@@ -471,3 +471,39 @@ def test_demo_replays_paced_and_ends():
             assert app.snapshot.total.calls > 0 and len(table_keys(app)) >= 1
 
     asyncio.run(run())
+
+
+def test_long_lists_show_the_most_recent_rows_and_the_filter_finds_the_rest():
+    """A process with more conversations than a list shows: the newest are listed, the crumb
+    says how many there are, and the filter reaches an old one."""
+    from llmspy_tui.tui.base import MAX_ROWS
+
+    async def run():
+        src = QueueSource()
+        app = MonitorApp(src)
+        n = MAX_ROWS + 40
+        t0 = time.time_ns()
+        batch = [ProcessSeen(t0 - 1, ProcessInfo(77, 0, "busy-agent", "/usr/bin/busy", ("busy",), 1))]
+        for i in range(n):
+            conv = h1_call("/v1/chat/completions",
+                           {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"question q{i:04d}x"}]},
+                           [json.dumps({"id": f"c{i}", "object": "chat.completion", "model": "gpt-4o-mini",
+                                        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                                                     "finish_reason": "stop"}]}).encode()])
+            batch += wire.to_chunks(conv, pid=77, ssl=0x9000 + i, ts0=t0 + i * 10**6)
+        async with app.run_test(size=(140, 40)) as pilot:
+            src.q.put(batch)
+            await settle(pilot, app)
+            app.follow_process(77)
+            await settle(pilot, app)
+            await pilot.pause(0.3)
+            keys = table_keys(app)
+            assert len(keys) == MAX_ROWS
+            titles = {app.snapshot.conversations[k].title for k in keys}
+            assert f"question q{n - 1:04d}x" in titles and "question q0000x" not in titles
+            assert f"{MAX_ROWS} most recent of {n}" in str(app.screen.query_one("#crumb").render())
+            await pilot.press("slash", *"q0000x")
+            await pilot.pause(0.4)
+            assert [app.snapshot.conversations[k].title for k in table_keys(app)] == ["question q0000x"]
+
+    asyncio.run(run())

@@ -215,19 +215,20 @@ class MonitorApp(App[int]):
         gc.freeze()
 
     def _show(self, snap: Snapshot) -> None:
+        self._on_screen(lambda screen: screen.show(snap))
+
+    def _on_screen(self, update) -> None:
         screen = self.screen
         if isinstance(screen, MonitorScreen) and screen.ready and screen.is_attached:
             try:
-                screen.show(snap)
+                update(screen)
             except NoMatches:
                 pass  # the screen is being built or torn down between two ticks: the next one shows it
 
     def _show_header(self) -> None:
-        screen = self.screen
-        if isinstance(screen, MonitorScreen) and screen.ready:
-            from .widgets import TotalsBar
+        from .widgets import TotalsBar
 
-            screen.query_one(TotalsBar).show(*self.header())
+        self._on_screen(lambda screen: screen.query_one(TotalsBar).show(*self.header()))
 
     def _live(self) -> bool:
         return getattr(self.source, "label", "") == "live"

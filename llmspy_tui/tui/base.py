@@ -7,6 +7,7 @@ only when its membership or order changes, and the cursor stays on the same key.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
@@ -21,6 +22,9 @@ from .widgets import FilterInput, TotalsBar, matches
 
 if TYPE_CHECKING:
     from .app import MonitorApp
+
+
+MAX_ROWS = 500  # a list shows at most about this many rows, the most recent ones (/ finds others)
 
 
 class Column(NamedTuple):
@@ -93,8 +97,8 @@ class MonitorScreen(Screen):
         if not self.ready:
             return
         self.query_one(TotalsBar).show(*self.app.header())
+        self.show_body(snap)  # first: the crumb says what the body now shows
         self.query_one("#crumb", Static).update(Text(self.crumb(), no_wrap=True, overflow="ellipsis"))
-        self.show_body(snap)
 
     def show_body(self, snap: Snapshot) -> None:
         """Subclasses: update the body from a snapshot."""
@@ -119,6 +123,11 @@ class ListScreen(MonitorScreen):
         self._flex_width = 30
         self._visible: list[int] = list(range(len(self.COLUMNS)))
         self._last_snap: Snapshot | None = None
+        self._row_cache: dict[str, tuple[object, tuple, Row]] = {}
+        self.total_rows = 0  # rows matching the filter, before the MAX_ROWS cut
+        self.shown_rows = 0
+        self._cut_ts: int | None = None  # rows older than this are not listed (None: no cut)
+        self._next_cache: dict[str, tuple[object, tuple, Row]] = {}
 
     def compose_body(self) -> ComposeResult:
         table = ListTable(cursor_type="row", zebra_stripes=True, id="list")
@@ -164,21 +173,42 @@ class ListScreen(MonitorScreen):
     def rows(self, snap: Snapshot) -> list[Row]:
         raise NotImplementedError
 
-    def cell(self, col: Column, value) -> Text | str:
-        if col.numeric:
-            return Text(str(value), justify="right")
-        return value
+    def cached_row(self, key: str, view: object, extras: tuple, build) -> Row:
+        """The row built from this very view object (store views are reused until they change)
+        and these extras (relative times, widths, theme), built again only when one differs:
+        a list of thousands of conversations costs a lookup per row per tick, not a rebuild."""
+        hit = self._row_cache.get(key)
+        if hit is not None and hit[0] is view and hit[1] == extras:
+            row = hit[2]
+        else:
+            row = build()
+        self._next_cache[key] = (view, extras, row)
+        return row
 
     def show_body(self, snap: Snapshot) -> None:
         self._last_snap = snap
         vis = self._visible
+        self._next_cache = {}
+        all_rows = self.rows(snap)
+        self._row_cache, self._next_cache = self._next_cache, {}  # rows of keys gone are dropped
         query = self.filter_text.strip().lstrip("!").strip()
         if self.KEY_IS_PID and query.isdigit():
             # a number is a pid (or its start), not any digits found in a command line
             invert = self.filter_text.strip().startswith("!")
-            rows = [r for r in self.rows(snap) if r.key.startswith(query) != invert]
+            rows = [r for r in all_rows if r.key.startswith(query) != invert]
         else:
-            rows = [r for r in self.rows(snap) if matches(self.filter_text, r.search)]
+            rows = [r for r in all_rows if matches(self.filter_text, r.search)]
+        self.total_rows = len(rows)
+        if len(rows) > MAX_ROWS:
+            # Only the most recent rows are listed: every later step costs per row, every tick.
+            # The cut is redone only when what passed it has doubled, so between cuts rows are
+            # only appended (cheap) rather than dropped from the front on every tick (not).
+            if self._cut_ts is None or sum(r.ts >= self._cut_ts for r in rows) > 2 * MAX_ROWS:
+                self._cut_ts = min(r.ts for r in heapq.nlargest(MAX_ROWS, rows, key=lambda r: r.ts))
+            rows = [r for r in rows if r.ts >= self._cut_ts]
+        else:
+            self._cut_ts = None
+        self.shown_rows = len(rows)
         i = self.sort_col
         rows.sort(key=lambda r: r.sort[i], reverse=self.sort_desc)
         if len(vis) < len(self.COLUMNS):
@@ -186,8 +216,16 @@ class ListScreen(MonitorScreen):
         columns = [self.COLUMNS[j] for j in vis]
         keys = [r.key for r in rows]
         table = self.table
-        n = len(self._keys)
-        if keys[:n] == self._keys:
+        cursor = self.cursor_key()
+        new_keys = set(keys)
+        kept = [k for k in self._keys if k in new_keys]
+        n = len(kept)
+        # same order, and few rows left (each removal costs the whole table): update in place
+        if keys[:n] == kept and len(self._keys) - n <= 20:
+            if n < len(self._keys):
+                for k in self._keys:
+                    if k not in new_keys:
+                        table.remove_row(k)
             for r in rows[:n]:
                 old = self._cells[r.key]
                 if old != r.cells:
@@ -197,12 +235,11 @@ class ListScreen(MonitorScreen):
             for r in rows[n:]:
                 table.add_row(*r.cells, key=r.key)
         else:
-            cursor = self.cursor_key()
             table.clear()
             for r in rows:
                 table.add_row(*r.cells, key=r.key)
-            if cursor in keys:
-                table.move_cursor(row=keys.index(cursor), animate=False)
+        if cursor in new_keys and table.cursor_row != keys.index(cursor):
+            table.move_cursor(row=keys.index(cursor), animate=False)  # the cursor stays on its row
         self._keys = keys
         self._cells = {r.key: r.cells for r in rows}
         if self.app.follow and rows:
@@ -249,6 +286,7 @@ class ListScreen(MonitorScreen):
         if clear:
             f.value = ""
             self.filter_text = ""
+            self._cut_ts = None
             f.remove_class("-shown")
         self.table.focus()
         self.refresh_from_app()
@@ -256,6 +294,7 @@ class ListScreen(MonitorScreen):
     def on_input_changed(self, event: Input.Changed) -> None:
         if isinstance(event.input, FilterInput):
             self.filter_text = event.value
+            self._cut_ts = None
             self.refresh_from_app()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -60,7 +60,10 @@ def _last_user(v: ExchangeView) -> str:
 
 
 def _with_filter(text: str, screen: ListScreen) -> str:
-    return text + (f'   filter: "{screen.filter_text}"' if screen.filter_text else "")
+    text += f'   filter: "{screen.filter_text}"' if screen.filter_text else ""
+    if screen.total_rows > screen.shown_rows:
+        text += f"   (the {screen.shown_rows:,} most recent of {screen.total_rows:,}; / narrows)"
+    return text
 
 
 class ProcessesScreen(ListScreen):
@@ -138,7 +141,7 @@ class ConversationsScreen(ListScreen):
         Column("out", "Tok out", 7, numeric=True),
         Column("cost", "Cost", 9, numeric=True),
         Column("first", "Started", 8, hide_below=120),
-        Column("last", "Last", 8, numeric=True),
+        Column("last", "Last", 8),
     )
     DEFAULT_SORT = (7, False)
     BINDINGS = [*ListScreen.BINDINGS, Binding("e", "export", "Export")]
@@ -154,26 +157,29 @@ class ConversationsScreen(ListScreen):
         return _with_filter(f"Processes › {who} — conversations", self)
 
     def rows(self, snap: Snapshot) -> list[Row]:
-        now = self.app.now_ns()
         pal = self.app.palette
         proc = next((p for p in snap.processes if p.pid == self.pid), None)
         out = []
+        theme = self.app.theme
         for cid in proc.conversation_ids if proc else ():
             c = snap.conversations.get(cid)
             if c is None:
                 continue
-            t = c.tally
-            calls = _num(f"{t.calls}" + (f" ▶{t.in_flight}" if t.in_flight else ""))
-            if t.in_flight:
-                calls.stylize(f"bold {pal['streaming']}")
-            models = ", ".join(c.models)
-            cells = (Text(c.id), Text(fmt.one_line(c.title, self._flex_width)), Text(fmt.one_line(models, 16)), calls,
-                     _num(fmt.tokens(t.input_tokens)), _num(fmt.tokens(t.output_tokens)),
-                     _num(fmt.cost(t.cost_usd, t.cost_unknown)), Text(fmt.clock(c.first_ts)), _num(fmt.age(c.last_ts, now)))
-            sort = ((len(c.id), c.id), c.title.lower(), models,
-                    t.calls, t.input_tokens, t.output_tokens, t.cost_usd, c.first_ts, c.last_ts)
-            out.append(Row(c.id, cells, sort, f"{c.id} {c.title} {models} {self.pid}".lower(), c.last_ts))
+            out.append(self.cached_row(cid, c, (self._flex_width, theme), lambda c=c: self._row(c, pal)))
         return out
+
+    def _row(self, c, pal: dict[str, str]) -> Row:
+        t = c.tally
+        calls = _num(f"{t.calls}" + (f" ▶{t.in_flight}" if t.in_flight else ""))
+        if t.in_flight:
+            calls.stylize(f"bold {pal['streaming']}")
+        models = ", ".join(c.models)
+        cells = (Text(c.id), Text(fmt.one_line(c.title, self._flex_width)), Text(fmt.one_line(models, 16)), calls,
+                 _num(fmt.tokens(t.input_tokens)), _num(fmt.tokens(t.output_tokens)),
+                 _num(fmt.cost(t.cost_usd, t.cost_unknown)), Text(fmt.clock(c.first_ts)), Text(fmt.clock(c.last_ts)))
+        sort = ((len(c.id), c.id), c.title.lower(), models,
+                t.calls, t.input_tokens, t.output_tokens, t.cost_usd, c.first_ts, c.last_ts)
+        return Row(c.id, cells, sort, f"{c.id} {c.title} {models} {self.pid}".lower(), c.last_ts)
 
     def open(self, key: str) -> None:
         self.app.push_screen(CallsScreen(key))
@@ -219,28 +225,31 @@ class CallsScreen(ListScreen):
         c = snap.conversations.get(self.conversation_id)
         pal = self.app.palette
         out = []
+        extras = (self._flex_width, self.app.theme)
         for xid in c.exchange_ids if c else ():
             v = snap.exchanges.get(xid)
-            if v is None:
-                continue
-            x = v.exchange
-            u = x.usage
-            model = (x.response.response_model if x.response and x.response.response_model else "") or x.model
-            preview = _preview(v)
-            ts = x.timing
-            cells = (
-                Text(x.id), Text(fmt.clock(ts.ts_start)), Text(fmt.one_line(model, 16)), _status(v, pal),
-                _num(fmt.tokens(u.input_tokens)), _num(fmt.tokens(u.output_tokens)),
-                _num(fmt.cost(x.cost_usd) if not v.in_flight or x.cost_usd else ""),
-                _num(fmt.ms(ts.ttft_ms)), _num(fmt.ms(ts.duration_ms) if not v.in_flight else ""),
-                Text(fmt.one_line(preview, self._flex_width)),
-            )
-            num_id = int(x.id[1:]) if x.id[1:].isdigit() else 0
-            sort = (num_id, ts.ts_start, model, (x.status or 0, v.in_flight), u.input_tokens or 0,
-                    u.output_tokens or 0, x.cost_usd or 0.0, ts.ttft_ms or 0.0, ts.duration_ms, preview)
-            search = f"{x.id} {model} {x.provider} {x.status} {_last_user(v)[:2000]} {preview[:2000]}".lower()
-            out.append(Row(x.id, cells, sort, search, ts.ts_start))
+            if v is not None:
+                out.append(self.cached_row(xid, v, extras, lambda v=v: self._row(v, pal)))
         return out
+
+    def _row(self, v: ExchangeView, pal: dict[str, str]) -> Row:
+        x = v.exchange
+        u = x.usage
+        model = (x.response.response_model if x.response and x.response.response_model else "") or x.model
+        preview = _preview(v)
+        ts = x.timing
+        cells = (
+            Text(x.id), Text(fmt.clock(ts.ts_start)), Text(fmt.one_line(model, 16)), _status(v, pal),
+            _num(fmt.tokens(u.input_tokens)), _num(fmt.tokens(u.output_tokens)),
+            _num(fmt.cost(x.cost_usd) if not v.in_flight or x.cost_usd else ""),
+            _num(fmt.ms(ts.ttft_ms)), _num(fmt.ms(ts.duration_ms) if not v.in_flight else ""),
+            Text(fmt.one_line(preview, self._flex_width)),
+        )
+        num_id = int(x.id[1:]) if x.id[1:].isdigit() else 0
+        sort = (num_id, ts.ts_start, model, (x.status or 0, v.in_flight), u.input_tokens or 0,
+                u.output_tokens or 0, x.cost_usd or 0.0, ts.ttft_ms or 0.0, ts.duration_ms, preview)
+        search = f"{x.id} {model} {x.provider} {x.status} {_last_user(v)[:2000]} {preview[:2000]}".lower()
+        return Row(x.id, cells, sort, search, ts.ts_start)
 
     def open(self, key: str) -> None:
         from .detail import CallScreen
