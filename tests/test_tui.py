@@ -305,6 +305,15 @@ def test_theme_cycles_and_can_be_chosen():
         golden_app(theme="no-such-theme")
 
 
+async def _export_to(pilot, dialog, path) -> None:
+    """Type a path into the export dialog and press Enter there."""
+    field = dialog.query_one("#path")
+    field.value = str(path)
+    field.focus()
+    await pilot.press("enter")
+    await pilot.pause(0.3)
+
+
 def _open_conversation(app, conv_id):
     snap = app.snapshot
     c = snap.conversations[conv_id]
@@ -333,10 +342,7 @@ def test_export_dialog_writes_private_file_and_never_overwrites(tmp_path):
             await pilot.pause(0.1)
             assert dialog.fmt == "jsonl" and path_input.value.endswith(".jsonl")
             target = tmp_path / "conv.jsonl"
-            path_input.value = str(target)
-            path_input.focus()
-            await pilot.press("enter")
-            await pilot.pause(0.3)
+            await _export_to(pilot, dialog, target)
             assert not isinstance(app.screen, ExportScreen)
             data = target.read_bytes()
             assert stat.S_IMODE(target.stat().st_mode) == 0o600
@@ -348,10 +354,7 @@ def test_export_dialog_writes_private_file_and_never_overwrites(tmp_path):
             await pilot.press("e")
             await pilot.pause(0.2)
             dialog = app.screen
-            dialog.query_one("#path").value = str(target)
-            dialog.query_one("#path").focus()
-            await pilot.press("enter")
-            await pilot.pause(0.2)
+            await _export_to(pilot, dialog, target)
             assert isinstance(app.screen, ExportScreen)
             assert "exists" in str(dialog.query_one("#export-error").render())
             assert target.read_bytes() == data
@@ -378,10 +381,7 @@ def test_export_of_one_call_from_detail(tmp_path):
             await pilot.pause(0.1)
             assert dialog.scope == "call"
             target = tmp_path / "call.md"
-            dialog.query_one("#path").value = str(target)
-            dialog.query_one("#path").focus()
-            await pilot.press("enter")
-            await pilot.pause(0.3)
+            await _export_to(pilot, dialog, target)
             text = target.read_text()
             assert stat.S_IMODE(target.stat().st_mode) == 0o600
             x = app.snapshot.exchanges[xid].exchange

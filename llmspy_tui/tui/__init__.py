@@ -13,7 +13,7 @@ def run_monitor(source, *, theme: str | None, show_secrets: bool, pids: tuple[in
     from .app import MonitorApp
 
     app = MonitorApp(source, theme=theme, show_secrets=show_secrets, pids=pids, comms=comms)
-    live = getattr(source, "label", "") == "live"
+    live = source.label == "live"
     summary = ""
     try:
         if live:

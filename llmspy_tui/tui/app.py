@@ -90,7 +90,6 @@ class MonitorApp(App[int]):
         self.snapshot: Snapshot | None = None
         self.paused = False
         self.follow = False
-        self.show_other_http = False
         self.feeding = True  # the source still delivers
         self.internal_error = ""
         self.fed = threading.Event()  # set when the feed worker has returned
@@ -151,7 +150,7 @@ class MonitorApp(App[int]):
                 self.pipeline.finish()  # a replay's open calls end here, marked incomplete
                 for problem in getattr(self.source, "problems", lambda: [])():
                     self.call_from_thread(self.notify, problem, severity="warning", timeout=15)
-                if getattr(self.source, "label", "") == "live":
+                if self._live():
                     self.call_from_thread(self.notify, "The capture stopped: quit to see why.",
                                           severity="error", timeout=60)
         except UserError as e:
@@ -231,7 +230,7 @@ class MonitorApp(App[int]):
         self._on_screen(lambda screen: screen.query_one(TotalsBar).show(*self.header()))
 
     def _live(self) -> bool:
-        return getattr(self.source, "label", "") == "live"
+        return self.source.label == "live"
 
     def now_ns(self) -> int:
         """The capture's 'now': the wall clock live, the last event's time in a replay."""
@@ -244,7 +243,7 @@ class MonitorApp(App[int]):
         snap = self.snapshot
         t = snap.total if snap else None
         line = Text(no_wrap=True, overflow="ellipsis")
-        label = getattr(self.source, "label", "live")
+        label = self.source.label
         if label == "live":
             line.append("● LIVE", style=f"bold {pal['error']}")
         else:
@@ -274,8 +273,7 @@ class MonitorApp(App[int]):
         return line, buckets, f"{self._rate.current:,.0f} tok/s"
 
     def empty_hint(self) -> str:
-        label = getattr(self.source, "label", "live")
-        if label != "live":
+        if not self._live():
             return ("Reading the recording…" if self.feeding
                     else "No LLM calls in this recording (try --headless --all to see its other HTTP traffic).")
         return ("Waiting for LLM calls…\n\nEvery process on this host that talks to an LLM API over TLS "

@@ -122,7 +122,6 @@ class ListScreen(MonitorScreen):
         self._cells: dict[str, tuple] = {}
         self._flex_width = 30
         self._visible: list[int] = list(range(len(self.COLUMNS)))
-        self._last_snap: Snapshot | None = None
         self._row_cache: dict[str, tuple[object, tuple, Row]] = {}
         self.total_rows = 0  # rows matching the filter, before the MAX_ROWS cut
         self.shown_rows = 0
@@ -186,10 +185,8 @@ class ListScreen(MonitorScreen):
         return row
 
     def show_body(self, snap: Snapshot) -> None:
-        self._last_snap = snap
         vis = self._visible
-        self._next_cache = {}
-        all_rows = self.rows(snap)
+        all_rows = self.rows(snap)  # fills _next_cache through cached_row
         self._row_cache, self._next_cache = self._next_cache, {}  # rows of keys gone are dropped
         query = self.filter_text.strip().lstrip("!").strip()
         if self.KEY_IS_PID and query.isdigit():

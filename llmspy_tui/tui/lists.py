@@ -91,7 +91,7 @@ class ProcessesScreen(ListScreen):
         out = []
         for p in snap.processes:
             t = p.tally
-            if not t.calls and not self.app.show_other_http:
+            if not t.calls:  # only other HTTP: not an LLM client
                 continue
             name = Text(fmt.one_line(p.comm or "?", 16))
             if p.exited:
