@@ -9,6 +9,7 @@ import signal
 import sys
 
 from . import __version__
+from .capture.loader import DEFAULT_MAX_CAPTURE
 from .errors import UserError, run_guarded
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)i?b?\s*$", re.I)
@@ -44,8 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only this process (repeatable)")
     p.add_argument("-c", "--comm", action="append", default=[], metavar="NAME",
                    help="only processes with this name, and their forked children (repeatable)")
-    p.add_argument("--max-capture", type=parse_size, default=1 << 20, metavar="SIZE",
-                   help="bytes captured per SSL call, the rest is reported as truncated (default 1M)")
+    p.add_argument("--max-capture", type=parse_size, default=DEFAULT_MAX_CAPTURE, metavar="SIZE",
+                   help="bytes captured per SSL call, the rest is reported as truncated (default 16M)")
+    p.add_argument("--inbound", action="store_true",
+                   help="also capture connections on which a traced process is the TLS server (a local "
+                   "LLM server or proxy); by default only what processes send out is copied")
     p.add_argument("--ring-mb", type=int, default=64, metavar="MB",
                    help="BPF ring buffer size in MiB (default 64)")
     p.add_argument("--record", metavar="FILE", help="also write everything captured to FILE (mode 0600)")
@@ -139,7 +143,7 @@ def _live_source(args):
     from .sources import LiveSource
 
     return LiveSource(max_capture=args.max_capture, ring_mb=args.ring_mb, pids=tuple(args.pid),
-                      comms=tuple(args.comm), record=args.record, log=_log)
+                      comms=tuple(args.comm), record=args.record, inbound=args.inbound, log=_log)
 
 
 def _full_screen(args) -> int:

@@ -87,7 +87,7 @@ class LiveSource:
 
     def __init__(self, *, max_capture: int, ring_mb: int, pids: tuple[int, ...] = (),
                  comms: tuple[str, ...] = (), record: str | None = None, argv: list[str] | None = None,
-                 log: Log = _stderr) -> None:
+                 inbound: bool = False, log: Log = _stderr) -> None:
         from .capture.live import CaptureOptions, LiveCapture
 
         self.log = log
@@ -95,7 +95,7 @@ class LiveSource:
             if not os.path.exists(f"/proc/{pid}"):
                 log(f"llmspy-tui: warning: no process {pid} is running now (watching for it anyway)")
         self.cap = LiveCapture(CaptureOptions(max_capture=max_capture, pids=pids, comms=comms,
-                                              ring_mb=ring_mb, log=lambda m: self.log(m)))
+                                              ring_mb=ring_mb, inbound=inbound, log=lambda m: self.log(m)))
         self.filtered = bool(pids or comms)
         self.max_capture = max_capture
         self.argv = argv if argv is not None else sys.argv[1:]

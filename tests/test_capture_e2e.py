@@ -23,7 +23,7 @@ from harness import Monitor, TlsServer, finish_client, run_client, start_client,
 from llmspy_tui.capture.recordfile import RecordingReader
 
 CLIENTS = Path(__file__).resolve().parent / "support" / "clients"
-REQUEST_SIZE = 200_000
+REQUEST_SIZE = 3_000_000  # one SSL_write of 3 MB: a chain of programs emits it (tail calls)
 REPLY_SIZE = 700_000
 NODE = shutil.which("node")
 CURL = shutil.which("curl")

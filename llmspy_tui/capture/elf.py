@@ -11,7 +11,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.hash import ELFHashSection, GNUHashSection
 from elftools.elf.sections import SymbolTableSection
 
-SSL_FUNCS = ("SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_free")
+SSL_FUNCS = ("SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_free", "SSL_set_accept_state")
 ELF_MAGIC = b"\x7fELF"
 
 
@@ -24,6 +24,26 @@ def _defined_func(sym) -> bool:
     )
 
 
+def exported_symbols(elf: ELFFile, names: tuple[str, ...]) -> dict[str, int]:
+    """st_value of each name among `names` that the file defines and exports as a function."""
+    dynsym = elf.get_section_by_name(".dynsym")
+    if not isinstance(dynsym, SymbolTableSection):
+        return {}
+    hashsec = None
+    for sec in elf.iter_sections():
+        if sec["sh_type"] == "SHT_GNU_HASH":
+            hashsec = GNUHashSection(sec.header, sec.name, elf, dynsym)
+            break
+        if sec["sh_type"] == "SHT_HASH":
+            hashsec = ELFHashSection(sec.header, sec.name, elf, dynsym)
+    if hashsec is not None:
+        found = {n: hashsec.get_symbol(n) for n in names}
+    else:
+        wanted = set(names)
+        found = {s.name: s for s in dynsym.iter_symbols() if s.name in wanted}
+    return {n: s["st_value"] for n, s in found.items() if _defined_func(s)}
+
+
 def exported_functions(path: str, names: tuple[str, ...] = SSL_FUNCS) -> set[str]:
     """Names among `names` that `path` defines and exports in .dynsym. Empty for non-ELF files."""
     try:
@@ -31,21 +51,7 @@ def exported_functions(path: str, names: tuple[str, ...] = SSL_FUNCS) -> set[str
             if f.read(4) != ELF_MAGIC:
                 return set()
             f.seek(0)
-            elf = ELFFile(f)
-            dynsym = elf.get_section_by_name(".dynsym")
-            if not isinstance(dynsym, SymbolTableSection):
-                return set()
-            hashsec = None
-            for sec in elf.iter_sections():
-                if sec["sh_type"] == "SHT_GNU_HASH":
-                    hashsec = GNUHashSection(sec.header, sec.name, elf, dynsym)
-                    break
-                if sec["sh_type"] == "SHT_HASH":
-                    hashsec = ELFHashSection(sec.header, sec.name, elf, dynsym)
-            if hashsec is not None:
-                return {n for n in names if _defined_func(hashsec.get_symbol(n))}
-            wanted = set(names)
-            return {s.name for s in dynsym.iter_symbols() if s.name in wanted and _defined_func(s)}
+            return set(exported_symbols(ELFFile(f), names))
     except (OSError, ELFError, ValueError, KeyError, AttributeError, IndexError):
         return set()  # unreadable or malformed: not a target, never an error
 

@@ -44,6 +44,8 @@ from .targets import Target, TargetIndex, default_bin_dirs
 RESCAN_DELAYS = (0.2, 1.0, 3.0, 10.0)
 HOST_RESCAN_EVERY = 10.0
 COUNTERS_EVERY = 1.0
+# The kernel side never wakes this worker (see RB_FLAGS in the BPF source): it drains this often.
+DRAIN_EVERY = 0.005
 
 
 @dataclass
@@ -52,6 +54,7 @@ class CaptureOptions:
     pids: tuple[int, ...] = ()
     comms: tuple[str, ...] = ()
     ring_mb: int = DEFAULT_RING_MB
+    inbound: bool = False  # copy connections where the traced process is the TLS server
     log: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr, flush=True))
 
 
@@ -80,6 +83,7 @@ class LiveCapture:
         require_kernel_headers()
         ensure_tracefs(self.opts.log)
         self.prog = BpfProgram(bcc, self.opts.max_capture, self.opts.ring_mb)
+        self.prog.set_inbound(self.opts.inbound)
         if self.opts.pids or self.opts.comms:
             self.prog.set_filter(True)
             for pid in self.opts.pids:
@@ -121,8 +125,8 @@ class LiveCapture:
         next_counters = time.monotonic()
         next_host_scan = next_counters + HOST_RESCAN_EVERY
         try:
-            while not self._stop.is_set():
-                self.prog.poll(50)
+            while not self._stop.wait(DRAIN_EVERY):
+                self.prog.consume()
                 now = time.monotonic()
                 self._service_rescans(now)
                 if now >= next_host_scan:

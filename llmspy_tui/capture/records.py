@@ -31,6 +31,7 @@ COUNTER_NAMES = (
     "bytes",
     "nested",
     "stash_fail",
+    "skipped",
 )
 
 assert HDR_SIZE == 72
