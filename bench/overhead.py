@@ -1,7 +1,7 @@
 """What the live monitor costs a traced program: a loopback HTTPS request loop without and with
 `llmspy-tui --headless` running, in interleaved runs.
 
-    .venv/bin/python bench/overhead.py [--seconds 5] [--pairs 3]   (as root)
+    .venv/bin/python bench/overhead.py [--seconds 4] [--pairs 4]   (as root)
 
 The client (Python http.client, keep-alive, TCP_NODELAY) POSTs a 2 KB chat prompt and reads a
 20 KB JSON reply from a server on this host (Python ssl, threads, keep-alive); both use the
@@ -118,8 +118,8 @@ class LiveMonitor:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=float, default=5.0)
-    ap.add_argument("--pairs", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--pairs", type=int, default=4)
     ap.add_argument("--serve", nargs=3, metavar=("PORT_FILE", "CERT", "KEY"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -151,13 +151,19 @@ def main() -> int:
             else:
                 without.append(client_rate(port, str(cert), args.seconds))
         a, b = statistics.median(without), statistics.median(with_)
+        ratio = b / a
         print(f"request loop: {len(PROMPT)} B prompt, {len(REPLY)} B reply, keep-alive, TCP_NODELAY; "
               f"{args.pairs} pairs of {args.seconds:g} s runs, ABBA order")
         print(f"without monitor: {' '.join(f'{x:.0f}' for x in without)} req/s (median {a:.0f})")
         print(f"with monitor:    {' '.join(f'{x:.0f}' for x in with_)} req/s (median {b:.0f})")
-        print(f"monitor CPU: {statistics.median(cpus) * 100:.0f}% of one core while monitoring")
+        cpu = statistics.median(cpus) * 100
+        print(f"monitor CPU: {cpu:.0f}% of one core while monitoring")
         print(f"last monitor summary: {summaries[-1]}")
-        print(f"\nthroughput with / without = {b / a:.3f} (target >= 0.95): {'met' if b / a >= 0.95 else 'NOT met'}")
+        print(f"\nthroughput with / without = {ratio:.3f} (target >= 0.95): {'met' if ratio >= 0.95 else 'NOT met'}")
+        print("BENCH-RESULT " + json.dumps({
+            "bench": "overhead", "figure": "throughput with / without monitor", "value": round(ratio, 3),
+            "target": ">= 0.95", "met": ratio >= 0.95,
+            "summary": f"{a:.0f} -> {b:.0f} req/s (median of {args.pairs}); monitor CPU {cpu:.0f}% of a core"}))
     finally:
         server.kill()
     return 0

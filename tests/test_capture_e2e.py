@@ -140,6 +140,9 @@ def test_monitor_exits_cleanly_with_zero_loss(run):
         assert counters[key] == 0, counters
     assert counters["bytes"] > 4 * (REQUEST_SIZE + REPLY_SIZE)
     assert "lost: ring buffer 0 records" in err
+    # the loopback server's side of every call (inbound: it is the TLS server) was never copied
+    assert counters["skipped"] > 0, counters
+    assert run["server_pid"] not in {getattr(e, "pid", None) for e in events}
     targets = reader.info.footer["targets"]
     # node was found among the programs at start, so its processes are hooked from their first byte
     assert any(t["path"] == os.path.realpath(NODE) and t["origin"] == "bin" for t in targets), targets
@@ -148,6 +151,22 @@ def test_monitor_exits_cleanly_with_zero_loss(run):
     assert len(copy) == 1 and copy[0]["origin"].startswith("exe:"), targets
     assert "SSL_write" in copy[0]["functions"]
     print(f"\nnever-seen binary hooked {copy[0]['attach_ms_after_exec']} ms after its exec")
+
+
+@pytest.mark.bpf
+def test_libssl_is_probed_at_its_internal_functions_when_they_are_found(run):
+    """The cheap placement (probepoints.py) is what actually captured the clients above."""
+    from llmspy_tui.capture.probepoints import internal_hooks
+
+    libs = [t for t in recorded_targets(run["mon"].record) if "libssl" in os.path.basename(t["path"])]
+    assert libs, recorded_targets(run["mon"].record)
+    for t in libs:
+        hooks, why = internal_hooks(t["path"])
+        if hooks is None:
+            assert "SSL_read_ex" in t["functions"], (t, why)
+        else:
+            assert {"ssl_read_internal", "ssl_write_internal", "SSL_free"} <= set(t["functions"]), t
+            assert "SSL_read" not in t["functions"]
 
 
 @pytest.mark.bpf
@@ -176,6 +195,28 @@ def test_secrets_masked_unless_asked(run):
     assert b"sk-test-0123456789" not in data
     # and the raw line count is unchanged by masking: same lengths
     assert len(data) > REQUEST_SIZE
+
+
+@pytest.mark.bpf
+def test_inbound_connections_are_captured_when_asked(tls_cert, tmp_path):
+    require_bpf()
+    cert, key = tls_cert
+    server = TlsServer(cert, key, tmp_path / "server")
+    mon = Monitor(tmp_path, ["--inbound"])
+    try:
+        p = run_client([CURL, "-sS", "--cacert", str(cert), "-o", "/dev/null",
+                        f"https://localhost:{server.port}/bulk?size=50000&plain=1"])
+        ((received, sent),) = server.connections(wait_for=1)
+    finally:
+        rc = mon.stop()
+        server.stop()
+    assert rc == 0, mon.stderr
+    events = list(RecordingReader(str(mon.record)))
+    def stream(pid, d):
+        return b"".join(e.data for e in events if getattr(e, "pid", None) == pid and getattr(e, "dir", "") == d)
+    # the server's side is there too, byte for byte, mirroring the client's
+    assert stream(server.pid, "recv") == received == stream(p.pid, "send")
+    assert stream(server.pid, "send") == sent == stream(p.pid, "recv")
 
 
 @pytest.mark.bpf
