@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import platform
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Callable
 from ..errors import UserError
 from .probepoints import InternalHooks, internal_hooks
 from .records import COUNTER_NAMES
+from .ringreader import RingReader
 from .targets import Target
 
 CHUNK_SIZE = 65536
@@ -169,6 +171,15 @@ class BpfProgram:
 
     # -- data ----------------------------------------------------------------------------
     def open_ring(self, callback: Callable[[bytes], None]) -> None:
+        self._callback = callback
+        self._reader = None
+        if platform.machine() == "x86_64":
+            try:
+                self._reader = RingReader(self.bpf["events"].map_fd, self.ring_bytes)
+                return
+            except (OSError, ValueError, AttributeError):
+                self._reader = None  # fall back to bcc's consumer
+
         def _cb(_ctx, data, size):
             callback(ctypes.string_at(data, size))
             return 0
@@ -176,17 +187,19 @@ class BpfProgram:
         self._ring_cb = _cb  # keep a reference: bcc holds only a C pointer
         self.bpf["events"].open_ring_buffer(_cb)
 
-    def poll(self, timeout_ms: int) -> None:
-        self.bpf.ring_buffer_poll(timeout_ms)
-
     def consume(self) -> None:
-        self.bpf.ring_buffer_consume()
+        if self._reader is not None:
+            self._reader.drain(self._callback)
+        else:
+            self.bpf.ring_buffer_consume()
 
     def counters(self) -> dict[str, int]:
         table = self.bpf["counters"]
         return {name: int(sum(table[ctypes.c_int(i)])) for i, name in enumerate(COUNTER_NAMES)}
 
     def close(self) -> None:
+        if getattr(self, "_reader", None) is not None:
+            self._reader.close()
         try:
             self.bpf.cleanup()
         except Exception:
