@@ -133,6 +133,8 @@ class Counters:
             f"stash failures {v.get('stash_fail', 0)}; "
             f"truncated by --max-capture: {v.get('truncated_calls', 0)} calls ({v.get('truncated_bytes', 0)} bytes)"
             + (f"; records dropped by internal errors: {v['internal_errors']}" if v.get("internal_errors") else "")
+            + (f"; {v['skipped']} calls on inbound connections not copied (--inbound copies them)"
+               if v.get("skipped") else "")
         )
 
 
