@@ -32,13 +32,27 @@ class Pipeline:
         self.counters = Counters()  # the capture's latest loss and volume counters
 
     def feed(self, batch) -> list[ExchangeView]:
-        """One batch of capture events; the exchanges it finished, in order."""
+        """One batch of capture events; the exchanges it finished, in order.
+
+        The protocol layer gets the batch's capture events in one call (it parses the chunks of
+        a connection together) and hands its body output on in bulk form, so the work per chunk
+        and per streamed item stays small; the store gets one call per batch.
+        """
         seen, protocol, exits = [], [], []
+        last_ts = self.last_ts
+        filtered = bool(self.pids or self.comms)
         for ev in batch:
             t = type(ev)
+            if t is ChunkEvent:
+                if ev.ts > last_ts:
+                    last_ts = ev.ts
+                if filtered and not wanted(ev.pid, self._procs, self.pids, self.comms):
+                    continue
+                protocol.append(ev)
+                continue
             ts = getattr(ev, "ts", 0)
-            if ts > self.last_ts:
-                self.last_ts = ts
+            if ts > last_ts:
+                last_ts = ts
             if t is ProcessSeen:
                 self._procs[ev.info.pid] = ev.info
                 seen.append(ev)
@@ -46,18 +60,20 @@ class Pipeline:
             if t is Counters:
                 self.counters = ev
                 continue
-            if t in (ChunkEvent, ConnClosed) and not wanted(ev.pid, self._procs, self.pids, self.comms):
+            if t is ConnClosed and filtered and not wanted(ev.pid, self._procs, self.pids, self.comms):
                 continue
-            protocol.extend(self.protocol.feed(ev))
+            protocol.append(ev)
             if t is ProcessExit:
                 exits.append(ev)
                 self._procs.pop(ev.pid, None)
+        self.last_ts = last_ts
+        events = self.exchanges.feed_many(self.protocol.feed_raw(protocol)) if protocol else []
         # names first, so exchanges find their process; exits last, after what they ended
-        return self.store.apply(seen + self.exchanges.feed_many(protocol) + exits)
+        return self.store.apply(seen + events + exits)
 
     def finish(self) -> list[ExchangeView]:
         """End of capture: open connections and exchanges end, incomplete."""
-        events = self.exchanges.feed_many(self.protocol.finish(self.last_ts))
+        events = self.exchanges.feed_many(self.protocol.finish_raw(self.last_ts))
         return self.store.apply(events + self.exchanges.finish(self.last_ts))
 
     @property

@@ -211,5 +211,7 @@ def parse_codings(value: str) -> list[str]:
 
 def make_decoder(content_encoding: str, cap: int) -> Decoder | None:
     """A decoder for the header value, or None when the body is not encoded."""
+    if not content_encoding:
+        return None
     codings = parse_codings(content_encoding)
     return Decoder(codings, cap) if codings else None

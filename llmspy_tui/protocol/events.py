@@ -161,3 +161,82 @@ ProtocolEvent = (
     ConnectionDetected | RequestHead | ResponseHead | BodyData | SseEvent | JsonItem
     | MessageEnd | StreamGap | ProtocolNotice | ConnectionEnd
 )
+
+
+class BodyFlush:
+    """What one body produced since it was last flushed: the bulk form of BodyData, SseEvent and
+    JsonItem, without an object per piece or per item.
+
+    A long stream makes thousands of events per second, and a frozen dataclass costs more to
+    make than orjson takes to parse a typical SSE payload. So the parsers hand on body output
+    in this form; ProtocolTracker.feed() and feed_many() expand it into the public events, in
+    the same order and with the same values, and the provider layer, fed by the pipeline, reads
+    it as it is. Not frozen, but never changed once made.
+
+    `pieces`: decoded body bytes, each with the capture time of the chunk that carried it.
+    `items`: stream items as tuples (ts, event, data, id, retry, terminated, k), `data` being the
+    item's bytes (SSE data, or a JSON element's text; `event`, `id`, `retry` are SSE fields, ""
+    and None for JSON items) and `k` the index of the piece whose BodyData it follows. None when
+    the body is not a stream. `framing`: "sse", "ndjson", "json-array" or "".
+    """
+
+    __slots__ = ("conn", "pid", "stream", "side", "pieces", "items", "framing", "_data")
+
+    def __init__(self, conn: str, pid: int, stream: int, side: str, pieces: list, items: list | None,
+                 framing: str, data: bytes | None = None) -> None:
+        self.conn, self.pid, self.stream, self.side = conn, pid, stream, side
+        self.pieces = pieces
+        self.items = items
+        self.framing = framing
+        self._data = data  # the pieces joined, when the framer needed that already
+
+    @property
+    def ts(self) -> int:
+        """Capture time of the first thing in it (what the first public event would carry)."""
+        if self.pieces:
+            return self.pieces[0][1]
+        return self.items[0][0] if self.items else 0
+
+    def data(self) -> bytes:
+        """All the pieces' bytes."""
+        if self._data is not None:
+            return self._data
+        pieces = self.pieces
+        if len(pieces) == 1:
+            return pieces[0][0]
+        self._data = b"".join([p[0] for p in pieces])
+        return self._data
+
+    def events(self) -> list:
+        """The public events this stands for, in order."""
+        c, p, s, side = self.conn, self.pid, self.stream, self.side
+        items = self.items or ()
+        out: list = []
+        i, n = 0, len(items)
+        for k, (data, ts) in enumerate(self.pieces):
+            out.append(BodyData(ts, c, p, s, side, data))
+            while i < n and items[i][6] <= k:
+                out.append(self._item(items[i]))
+                i += 1
+        while i < n:
+            out.append(self._item(items[i]))
+            i += 1
+        return out
+
+    def _item(self, it: tuple):
+        ts, event, data, id_, retry, terminated, _ = it
+        if self.framing == "sse":
+            return SseEvent(ts, self.conn, self.pid, self.stream, self.side, event,
+                            data.decode("utf-8", "replace"), id_, retry, terminated)
+        return JsonItem(ts, self.conn, self.pid, self.stream, self.side, data, self.framing)
+
+
+def expand(records: list) -> list:
+    """Public protocol events from parser output (BodyFlush records expanded)."""
+    out: list = []
+    for r in records:
+        if type(r) is BodyFlush:
+            out += r.events()
+        else:
+            out.append(r)
+    return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from itertools import accumulate
 
 from .body import Body, Limits
 from .events import REQUEST, RESPONSE, Headers, ProtocolNotice, RequestHead, ResponseHead, header
@@ -20,6 +21,7 @@ from .sync import REQUEST_LINE, STATUS_LINE, WAIT, Finder
 HEAD, BODY_LEN, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, BODY_CLOSE, RESYNC, OPAQUE = range(9)
 
 _COMPACT_AT = 64 * 1024
+_FAST = frozenset({BODY_LEN, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS})
 
 
 @dataclass(slots=True)
@@ -31,7 +33,15 @@ class _Pending:
 
 
 class _Side:
-    """One direction: requests (client side) or responses (server side)."""
+    """One direction: requests (client side) or responses (server side).
+
+    A batch's bytes of this direction arrive together (feed_run) and are parsed as one buffer
+    (in place when nothing was held over), but the parser behaves as if they came chunk by
+    chunk, as they were captured: `lim` is the end of the chunk being looked at, nothing past it
+    is read, and `ts` of what happens is that chunk's. Only body bytes and chunked framing are
+    taken across chunks in one go (_fast), where the outcome is the same either way: each piece
+    still carries the time of the chunk it came in.
+    """
 
     def __init__(self, conn: "Http1Connection", is_request: bool, synced: bool) -> None:
         self.c = conn
@@ -39,6 +49,7 @@ class _Side:
         self.side = REQUEST if is_request else RESPONSE
         self.buf = bytearray()
         self.pos = 0
+        self.lim = 0  # end of the bytes arrived so far (of the chunk being parsed, in feed_run)
         self.state = HEAD if synced else RESYNC
         self.head_ts: int | None = None  # ts of the first byte of the head being collected
         self.head_scan = 0  # where the search for the head's end resumes
@@ -49,20 +60,40 @@ class _Side:
 
     # -- input -----------------------------------------------------------------------------
     def feed(self, data: bytes, ts: int) -> None:
+        self.feed_run([data], [ts], [self.c.out.tag])
+
+    def feed_run(self, datas: list[bytes], tss: list[int], tags: list[int]) -> None:
+        """Consecutive chunks of this direction (no gap between them), with their times and
+        output tags (see Out)."""
         if self.state == OPAQUE:
             return
-        if self.pos == len(self.buf):
-            self.buf.clear()
-            self.pos = 0
-        elif self.pos > _COMPACT_AT:
-            del self.buf[: self.pos]
-            self.head_scan -= self.pos
-            self.pos = 0
-        self.buf += data
-        self._run(ts)
+        buf, start = _run_buffer(self, datas)
+        if len(datas) == 1:
+            ends = [len(buf)]
+        else:
+            ends = list(accumulate(map(len, datas), initial=start))
+            del ends[0]
+        n = len(ends)
+        out = self.c.out
+        k = 0
+        try:
+            while k < n:
+                if self.state in _FAST and self.body is not None:
+                    k = self._fast(ends, tss, tags, k)
+                    if k == n:
+                        break
+                self.lim = ends[k]
+                out.tag = tags[k]
+                self._run(tss[k])
+                if self.state == OPAQUE:
+                    self.pos = len(buf)  # the rest is not HTTP/1: dropped, as later chunks will be
+                    break
+                k += 1
+        finally:
+            _keep_rest(self)
 
     def _run(self, ts: int) -> None:
-        while self.pos < len(self.buf):
+        while self.pos < self.lim:
             st = self.state
             if st == HEAD:
                 if not self._head(ts):
@@ -79,13 +110,126 @@ class _Side:
                 if not self._trailers(ts):
                     return
             elif st == BODY_CLOSE:
-                self.body.data(bytes(self.buf[self.pos :]), ts)
-                self.pos = len(self.buf)
+                self.body.data(bytes(self.buf[self.pos : self.lim]), ts)
+                self.pos = self.lim
             elif st == RESYNC:
                 if not self._resync(ts):
                     return
             else:  # OPAQUE
-                self.pos = len(self.buf)
+                self.pos = self.lim
+
+    def _fast(self, ends: list[int], tss: list[int], tags: list[int], k: int) -> int:
+        """Body bytes and chunked framing straight through the rest of the run, for as long as
+        nothing unusual happens; returns the index of the chunk to go on with, chunk by chunk
+        (len(ends) when everything was consumed).
+
+        Equivalent to parsing chunk by chunk because every step here is one the chunk-by-chunk
+        parser takes the same way once its bytes are there, and each step's time is that of
+        the chunk holding its last byte: a body piece never spans chunks, a chunk-size line is
+        taken only when short enough that no partial view of it could have been refused, and
+        anything else (errors, trailers, heads) is left to _run.
+        """
+        buf = self.buf
+        pos = self.pos
+        end = ends[-1]
+        n = len(ends)
+        state = self.state
+        pieces: list[tuple[bytes, int]] = []  # for the body, handed over in one call
+        piece_k: list[int] = []  # the chunk of each piece
+        with memoryview(buf) as view:
+            while pos < end:
+                if state == CHUNK_SIZE:
+                    nl = buf.find(b"\n", pos, pos + 4097)
+                    if nl < 0:
+                        break
+                    line = buf[pos:nl]
+                    if b";" in line:
+                        line = line.split(b";", 1)[0]
+                    try:
+                        size = int(line, 16)
+                    except ValueError:
+                        break
+                    if size <= 0:
+                        if size < 0:
+                            break
+                        pos = nl + 1
+                        state = TRAILERS
+                        self.head_scan = pos
+                        continue
+                    start = nl + 1
+                    stop = start + size
+                    if stop + 2 <= end and buf[stop] == 0x0D and buf[stop + 1] == 0x0A:
+                        # the usual: a whole chunk and its CRLF
+                        while ends[k] <= start:
+                            k += 1
+                        while ends[k] < stop:  # data across capture chunks: a piece per chunk
+                            pieces.append((view[start : ends[k]].tobytes(), tss[k]))
+                            piece_k.append(k)
+                            start = ends[k]
+                            k += 1
+                        pieces.append((view[start:stop].tobytes(), tss[k]))
+                        piece_k.append(k)
+                        pos = stop + 2
+                        continue
+                    pos = start
+                    state = CHUNK_DATA
+                    self.remaining = size
+                elif state == BODY_LEN or state == CHUNK_DATA:
+                    stop = pos + self.remaining
+                    if stop > end:
+                        stop = end
+                    self.remaining -= stop - pos
+                    while pos < stop:
+                        while ends[k] <= pos:
+                            k += 1
+                        e = ends[k] if ends[k] < stop else stop
+                        pieces.append((view[pos:e].tobytes(), tss[k]))
+                        piece_k.append(k)
+                        pos = e
+                    if self.remaining or state == BODY_LEN:
+                        break  # more to come, or the body is whole (below)
+                    state = CHUNK_END
+                elif state == CHUNK_END:
+                    c = buf[pos]
+                    if c == 0x0D and pos + 1 < end and buf[pos + 1] == 0x0A:
+                        pos += 2
+                    elif c == 0x0A:
+                        pos += 1
+                    else:
+                        break
+                    state = CHUNK_SIZE
+                elif state == TRAILERS:  # only the usual end: no trailers
+                    c = buf[pos]
+                    if c == 0x0A:
+                        pos += 1
+                    elif c == 0x0D and pos + 1 < end and buf[pos + 1] == 0x0A:
+                        pos += 2
+                    else:
+                        break
+                    state = HEAD  # ended: below
+                    break
+                else:
+                    break
+        out = self.c.out
+        if pieces:
+            if out.coalesce:
+                out.tag = tags[piece_k[0]]
+                self.body.pieces(pieces)
+            else:  # one by one, each tagged with its own chunk
+                for (chunk, ts), j in zip(pieces, piece_k):
+                    out.tag = tags[j]
+                    self.body.data(chunk, ts)
+        self.pos = pos
+        if state == HEAD or (state == BODY_LEN and not self.remaining):
+            while ends[k] < pos:  # the chunk holding the body's last byte
+                k += 1
+            out.tag = tags[k]
+            self._finish_body(tss[k])
+        else:
+            self.state = state
+        while k < n and ends[k] <= pos:
+            k += 1
+        return k
 
     # -- heads -----------------------------------------------------------------------------
     def _head(self, ts: int) -> bool:
@@ -93,13 +237,13 @@ class _Side:
         if self.head_ts is None:  # a new head starts at pos, in this chunk
             self.head_ts = ts
             self.head_scan = pos
-        end = _find_blank_line(buf, max(pos, self.head_scan - 3))
+        end = _find_blank_line(buf, max(pos, self.head_scan - 3), self.lim)
         if end < 0:
-            if len(buf) - pos > self.c.limits.max_head:
+            if self.lim - pos > self.c.limits.max_head:
                 self._lose_sync(ts, f"{'request' if self.is_request else 'response'} head over "
                                     f"{self.c.limits.max_head} bytes")
                 return True
-            self.head_scan = len(buf)
+            self.head_scan = self.lim
             return False
         head = bytes(buf[pos:end])
         head_ts, self.head_ts = self.head_ts, None
@@ -148,7 +292,7 @@ class _Side:
 
     def _take_body(self, ts: int) -> None:
         """Body bytes of a known length: a Content-Length body or one chunk's data."""
-        n = min(self.remaining, len(self.buf) - self.pos)
+        n = min(self.remaining, self.lim - self.pos)
         self.body.data(bytes(self.buf[self.pos : self.pos + n]), ts)
         self.pos += n
         self.remaining -= n
@@ -162,9 +306,9 @@ class _Side:
             self.state = CHUNK_END
 
     def _chunk_size(self, ts: int) -> bool:
-        end = self.buf.find(b"\n", self.pos)
+        end = self.buf.find(b"\n", self.pos, self.lim)
         if end < 0:
-            if len(self.buf) - self.pos > 4096:
+            if self.lim - self.pos > 4096:
                 self._body_broken(ts, "bad chunk size line")
                 return True  # go on looking for the next message in what is buffered
             return False
@@ -189,7 +333,7 @@ class _Side:
         if buf[pos] == 0x0A:
             self.pos += 1
         elif buf[pos] == 0x0D:
-            if pos + 1 >= len(buf):
+            if pos + 1 >= self.lim:
                 return False
             if buf[pos + 1] != 0x0A:
                 self._body_broken(ts, "chunk not followed by CRLF")
@@ -204,18 +348,19 @@ class _Side:
     def _trailers(self, ts: int) -> bool:
         buf, pos = self.buf, self.pos
         # no trailers: the last chunk is followed by an empty line right away
-        if buf[pos] == 0x0A or buf[pos : pos + 2] == b"\r\n":
+        lim = self.lim
+        if buf[pos] == 0x0A or buf[pos : min(pos + 2, lim)] == b"\r\n":
             self.pos += 1 if buf[pos] == 0x0A else 2
             self._finish_body(ts)
             return True
-        if buf[pos] == 0x0D and pos + 1 == len(buf):
+        if buf[pos] == 0x0D and pos + 1 == lim:
             return False
-        end = _find_blank_line(buf, max(pos, self.head_scan - 3))
+        end = _find_blank_line(buf, max(pos, self.head_scan - 3), lim)
         if end < 0:
-            if len(buf) - pos > self.c.limits.max_head:
+            if lim - pos > self.c.limits.max_head:
                 self._body_broken(ts, "trailers too long")
                 return True
-            self.head_scan = len(buf)
+            self.head_scan = lim
             return False
         trailers = _parse_fields(bytes(buf[pos:end]).split(b"\n"))
         self.pos = end
@@ -238,13 +383,13 @@ class _Side:
             self.body = None
         self.state = RESYNC
         self.head_ts = None
-        if self.pos < len(self.buf):  # what failed at pos is not a start: search past it
+        if self.pos < self.lim:  # what failed at pos is not a start: search past it
             self.pos += 1
             self.skipped += 1
 
     def _resync(self, ts: int) -> bool:
         buf = self.buf
-        kind, at = self.finder.find(buf, self.pos)
+        kind, at = self.finder.find(buf, self.pos, end=self.lim)
         if kind is None or kind == WAIT:
             if at > self.pos:
                 self.skipped += at - self.pos
@@ -253,7 +398,7 @@ class _Side:
         if kind == "h2-preface":  # HTTP/2 after all (prior knowledge on a reused connection)
             self.c.notice(ts, "HTTP/2 preface inside an HTTP/1 connection: not followed")
             self.state = OPAQUE
-            self.pos = len(buf)
+            self.pos = self.lim
             return False
         self.skipped += at - self.pos
         if self.skipped:
@@ -288,7 +433,7 @@ class _Side:
                               f"{'request' if self.is_request else 'response'}")
         self.skipped += unparsed
         self.buf.clear()
-        self.pos = 0
+        self.pos = self.lim = 0
         self.state = RESYNC
 
     def close(self, ts: int, reason: str) -> None:
@@ -327,7 +472,10 @@ class Http1Connection:
         self.out.append(ProtocolNotice(ts, self.conn, self.pid, text))
 
     def feed(self, direction: str, data: bytes, ts: int) -> None:
-        self.sides[direction].feed(data, ts)
+        self.sides[direction].feed_run([data], [ts], [self.out.tag])
+
+    def feed_run(self, direction: str, datas: list[bytes], tss: list[int], tags: list[int]) -> None:
+        self.sides[direction].feed_run(datas, tss, tags)
 
     def gap(self, direction: str, length: int, ts: int) -> None:
         self.sides[direction].gap(length, ts)
@@ -402,10 +550,43 @@ class Http1Connection:
             req_side.head_ts = None
 
 
-def _find_blank_line(buf, start: int) -> int:
-    """Offset just past the first empty line (CRLF CRLF, or bare LFs) at or after `start`."""
-    a = buf.find(b"\n\r\n", start)
-    b = buf.find(b"\n\n", start)
+def _run_buffer(side: _Side, datas: list[bytes]) -> tuple[bytes | bytearray, int]:
+    """(the bytes to parse a run from, where the run starts in them). With nothing held over
+    (the usual case) they are the run's own bytes, parsed where they are; else what is held
+    plus the run, in the side's bytearray."""
+    buf = side.buf
+    if side.pos >= len(buf):
+        side.pos = 0
+        side.head_scan = 0
+        buf = side.buf = datas[0] if len(datas) == 1 else b"".join(datas)
+        return buf, 0
+    if side.pos > _COMPACT_AT:
+        del buf[: side.pos]
+        side.head_scan -= side.pos
+        side.pos = 0
+    start = len(buf)
+    buf += datas[0] if len(datas) == 1 else b"".join(datas)
+    return buf, start
+
+
+def _keep_rest(side: _Side) -> None:
+    """After a run: what is not parsed yet stays, in a buffer of the parser's own."""
+    buf = side.buf
+    if side.pos >= len(buf):
+        side.buf = bytearray()
+        side.head_scan -= side.pos
+        side.pos = 0
+    elif type(buf) is not bytearray:
+        side.buf = bytearray(buf[side.pos :])
+        side.head_scan -= side.pos
+        side.pos = 0
+    side.lim = len(side.buf)
+
+
+def _find_blank_line(buf, start: int, end: int) -> int:
+    """Offset just past the first empty line (CRLF CRLF, or bare LFs) in buf[start:end]."""
+    a = buf.find(b"\n\r\n", start, end)
+    b = buf.find(b"\n\n", start, end)
     if a < 0 and b < 0:
         return -1
     if b < 0 or (0 <= a < b):
@@ -413,22 +594,43 @@ def _find_blank_line(buf, start: int) -> int:
     return b + 2
 
 
+_FIELDS: dict[bytes, tuple[str, str] | None] = {}  # header line -> (name, value): most lines repeat
+_FIELDS_MAX = 4096
+
+
 def _parse_fields(lines: list[bytes]) -> Headers:
     out: list[tuple[str, str]] = []
+    cache = _FIELDS
     for raw in lines:
+        field = cache.get(raw, False)
+        if field is not False:
+            if field is not None:
+                out.append(field)
+            continue
         line = raw.rstrip(b"\r")
         if not line:
             continue
-        if line[:1] in (b" ", b"\t") and out:  # obsolete line folding
-            name, value = out[-1]
-            out[-1] = (name, value + " " + line.strip().decode("utf-8", "replace"))
-            continue
-        name, sep, value = line.partition(b":")
-        if not sep:
-            continue
-        out.append((name.strip().decode("ascii", "replace").lower(),
-                    value.strip().decode("utf-8", "replace")))
+        if line[:1] in (b" ", b"\t"):
+            if out:  # obsolete line folding: not cached, it depends on the line before
+                name, value = out[-1]
+                out[-1] = (name, value + " " + line.strip().decode("utf-8", "replace"))
+                continue
+            field = _field(line)
+        else:
+            field = _field(line)
+            if len(cache) >= _FIELDS_MAX:
+                cache.clear()
+            cache[raw] = field
+        if field is not None:
+            out.append(field)
     return tuple(out)
+
+
+def _field(line: bytes) -> tuple[str, str] | None:
+    name, sep, value = line.partition(b":")
+    if not sep:
+        return None
+    return name.strip().decode("ascii", "replace").lower(), value.strip().decode("utf-8", "replace")
 
 
 def _body_framing(headers: Headers) -> tuple[str, int]:

@@ -1,16 +1,16 @@
-"""Passive HTTP/2: frames via hyperframe, headers via hpack, both directions of a connection.
+"""Passive HTTP/2: frames via hyperframe (the usual plain ones by hand), headers via hpackdec,
+both directions of a connection.
 
 Each direction has its own HPACK decoder (header blocks are compressed against the sender's
 table). A monitor that joins mid-connection, or loses bytes, has an HPACK table that is missing
-the entries made before; `_Table` knows which entries it has really seen, and an index beyond
+the entries made before; the decoder knows which entries it has really seen, and an index beyond
 them decodes to "?" and marks the headers incomplete instead of silently naming a wrong header.
 """
 
 from __future__ import annotations
 
-from hpack import Decoder
-from hpack.exceptions import HPACKError, InvalidTableIndex
-from hpack.table import HeaderTable
+from itertools import accumulate
+
 from hyperframe.exceptions import HyperframeError
 from hyperframe.frame import (
     ContinuationFrame,
@@ -25,37 +25,33 @@ from hyperframe.frame import (
 
 from .body import Body, Limits
 from .events import REQUEST, RESPONSE, Headers, ProtocolNotice, RequestHead, ResponseHead, header
+from .hpackdec import UNKNOWN, Decoder, HpackError
 from .sync import H2_PREFACE, WAIT, Finder
 
-UNKNOWN = b"\x00?"  # a table entry the monitor never saw
 _COMPACT_AT = 64 * 1024
-_MAX_TABLE = 1 << 20
+_PLAIN = frozenset({0, 1, 3, 8})  # DATA, HEADERS, RST_STREAM, WINDOW_UPDATE: see _Reader._fast
+_MAX_TABLE = 1 << 20  # the largest dynamic table accepted from a peer's size update
 # With some headers unknown, so is the body's meaning (its Content-Encoding may be among them).
-_PARTIAL_HEADERS = "some headers unknown (compressed against a table that predates the monitor)"  # the largest dynamic table accepted from a peer's size update
+_PARTIAL_HEADERS = "some headers unknown (compressed against a table that predates the monitor)"
 
 
-class _Table(HeaderTable):
-    """An HPACK dynamic table that may be missing its older entries (`partial`)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.partial = False
-
-    def get_by_index(self, index: int):
-        try:
-            return super().get_by_index(index)
-        except InvalidTableIndex:
-            if self.partial and index > HeaderTable.STATIC_TABLE_LENGTH:
-                return (UNKNOWN, UNKNOWN)
-            raise
+_PAIRS: dict[tuple[bytes, bytes], tuple[str, str]] = {}  # decoded header -> as text: most repeat
+_PAIRS_MAX = 4096
 
 
 def _decoder(limits: Limits, partial: bool) -> Decoder:
-    d = Decoder(max_header_list_size=limits.max_header_list)
-    d.header_table = _Table()
-    d.header_table.partial = partial
-    d.max_allowed_table_size = _MAX_TABLE  # a passive observer does not police the peer
-    return d
+    return Decoder(limits.max_header_list, _MAX_TABLE, partial)
+
+
+class _BlockStart:
+    """The HEADERS or PUSH_PROMISE frame a header block began with (what its end needs)."""
+
+    __slots__ = ("stream_id", "end_stream", "promised")
+
+    def __init__(self, stream_id: int, end_stream: bool, promised: int | None = None) -> None:
+        self.stream_id = stream_id
+        self.end_stream = end_stream
+        self.promised = promised  # PUSH_PROMISE: the promised stream
 
 
 class _Stream:
@@ -74,40 +70,140 @@ class _Stream:
 
 
 class _Reader:
-    """Frames of one direction, with its HPACK decoder and any header block in progress."""
+    """Frames of one direction, with its HPACK decoder and any header block in progress.
+
+    A batch's bytes of this direction arrive together (feed_run). While in sync, whole frames
+    are taken straight through them, each at the time of the chunk holding its last byte (when
+    the chunk-by-chunk parser would have taken it), the usual frames without hyperframe;
+    otherwise the parser goes chunk by chunk, `lim` marking the end of what has arrived. A run
+    that finds nothing held over is parsed in place; only what is left is copied into `buf`.
+    """
 
     def __init__(self, conn: "H2Connection", direction: str, expect_preface: bool, synced: bool) -> None:
         self.c = conn
         self.direction = direction
         self.buf = bytearray()
         self.pos = 0
+        self.lim = 0  # end of the bytes arrived so far (of the chunk being parsed, in feed_run)
         self.preface = expect_preface
         self.synced = synced
         self.skipped = 0
         self.hpack = _decoder(conn.limits, partial=not synced)
-        self.block: bytearray | None = None  # header block fragments awaiting END_HEADERS
-        self.block_frame: HeadersFrame | PushPromiseFrame | None = None
+        self.block: bytes | bytearray | None = None  # header block fragments awaiting END_HEADERS
+        self.block_frame: _BlockStart | None = None
         self.block_ts = 0
         self.max_frame = 16384  # the peer's SETTINGS_MAX_FRAME_SIZE, as far as we know
         self.finder = Finder(request=False, status=False, h2=True)
 
     def feed(self, data: bytes, ts: int) -> None:
-        if self.pos == len(self.buf):
-            self.buf.clear()
+        self.feed_run([data], [ts], [self.c.out.tag])
+
+    def feed_run(self, datas: list[bytes], tss: list[int], tags: list[int]) -> None:
+        """Consecutive chunks of this direction (no gap between them), with their times and
+        output tags (see Out)."""
+        buf = self.buf
+        if self.pos >= len(buf):  # nothing held over (the usual): the run's own bytes, parsed in place
             self.pos = 0
-        elif self.pos > _COMPACT_AT:
-            del self.buf[: self.pos]
-            self.pos = 0
-        self.buf += data
-        self._run(ts)
+            buf = self.buf = datas[0] if len(datas) == 1 else b"".join(datas)
+            start = 0
+        else:
+            if self.pos > _COMPACT_AT:
+                del buf[: self.pos]
+                self.pos = 0
+            start = len(buf)
+            buf += datas[0] if len(datas) == 1 else b"".join(datas)
+        if len(datas) == 1:
+            ends = [len(buf)]
+        else:
+            ends = list(accumulate(map(len, datas), initial=start))
+            del ends[0]
+        n = len(ends)
+        out = self.c.out
+        k = 0
+        try:
+            while k < n:
+                if self.synced and not self.preface:
+                    k = self._fast(ends, tss, tags, k)
+                    if k == n:
+                        break
+                self.lim = ends[k]
+                out.tag = tags[k]
+                self._run(tss[k])
+                k += 1
+        finally:
+            # what is not parsed yet stays, in a buffer of the reader's own
+            if self.pos >= len(self.buf):
+                self.buf = bytearray()
+                self.pos = 0
+            elif type(self.buf) is not bytearray:
+                self.buf = bytearray(self.buf[self.pos :])
+                self.pos = 0
+            self.lim = len(self.buf)
+
+    def _fast(self, ends: list[int], tss: list[int], tags: list[int], k: int) -> int:
+        """Whole frames through the rest of the run while in sync; the index of the chunk to
+        go on with chunk by chunk (len(ends) when only an incomplete frame is left, which the
+        chunk-by-chunk parser would also just keep)."""
+        buf = self.buf
+        end = ends[-1]
+        n = len(ends)
+        c = self.c
+        out = c.out
+        while True:
+            pos = self.pos
+            if end - pos < 9:
+                return n
+            length = (buf[pos] << 16) | (buf[pos + 1] << 8) | buf[pos + 2]
+            fend = pos + 9 + length
+            flags = buf[pos + 4]
+            ftype = buf[pos + 3]
+            if ftype in _PLAIN and self.block is None:
+                sid = ((buf[pos + 5] & 0x7F) << 24) | (buf[pos + 6] << 16) | (buf[pos + 7] << 8) | buf[pos + 8]
+                # The frames nearly all traffic is made of, when plain, taken without hyperframe:
+                # the same checks (a stream id where one is needed, lengths, no padding or
+                # priority fields) and the same handling as H2Connection.frame().
+                if ftype == 0:  # DATA
+                    plain = sid and not flags & 0x08
+                elif ftype == 1:  # HEADERS
+                    plain = sid and not flags & 0x28
+                elif ftype == 8:  # WINDOW_UPDATE (an increment of 0 or over 2^31-1 is malformed)
+                    plain = fend > end or (length == 4 and 0 < int.from_bytes(buf[pos + 9 : fend], "big") < 1 << 31)
+                else:  # RST_STREAM
+                    plain = sid and length == 4
+                if plain:
+                    if fend > end:
+                        return n
+                    while ends[k] < fend:  # the chunk holding the frame's last byte
+                        k += 1
+                    self.pos = fend
+                    out.tag = tags[k]
+                    if ftype == 0:
+                        c.data_frame(self, sid, bytes(buf[pos + 9 : fend]), flags & 0x01, tss[k])
+                    elif ftype == 1:
+                        c.headers_frame(self, sid, bytes(buf[pos + 9 : fend]), flags, tss[k])
+                    elif ftype == 3:
+                        c.rst_stream(self, sid, int.from_bytes(buf[pos + 9 : fend], "big"), tss[k])
+                    continue
+            while ends[k] <= pos + 8:  # the header is judged once its 9 bytes are there
+                k += 1
+            out.tag = tags[k]
+            head = self._header(tss[k])
+            if head is None:  # out of sync: on from that chunk, chunk by chunk
+                return k
+            if fend > end:
+                return n
+            while ends[k] < fend:
+                k += 1
+            out.tag = tags[k]
+            self._frame(head, tss[k])
 
     def _run(self, ts: int, at_end: bool = False) -> None:
         buf = self.buf
         while True:
             if self.preface:
-                have = len(buf) - self.pos
+                have = self.lim - self.pos
                 if have < len(H2_PREFACE):
-                    if not H2_PREFACE.startswith(bytes(buf[self.pos :])):
+                    if not H2_PREFACE.startswith(bytes(buf[self.pos : self.lim])):
                         self._lose_sync(ts, "no HTTP/2 preface")
                         continue
                     return
@@ -120,51 +216,68 @@ class _Reader:
                 if not self._resync(ts, at_end):
                     return
                 continue
-            if len(buf) - self.pos < 9:
+            if self.lim - self.pos < 9:
                 return
-            try:
-                frame, length = Frame.parse_frame_header(memoryview(buf)[self.pos : self.pos + 9])
-            except (HyperframeError, ValueError) as e:
-                self._lose_sync(ts, f"bad frame header ({e})")
-                self.pos += 1  # not a frame: never look at this same byte again
+            head = self._header(ts)
+            if head is None:
                 continue
-            end = self.pos + 9 + length
-            if end > len(buf):
+            if self.pos + 9 + head[1] > self.lim:
                 return
-            body = memoryview(buf)[self.pos + 9 : end]
+            self._frame(head, ts)
+
+    def _header(self, ts: int):
+        """(frame, length) for the 9-byte header at pos, or None: sync lost there."""
+        try:
+            with memoryview(self.buf) as view:
+                return Frame.parse_frame_header(view[self.pos : self.pos + 9])
+        except (HyperframeError, ValueError) as e:
+            self._lose_sync(ts, f"bad frame header ({e})")
+            self.pos += 1  # not a frame: never look at this same byte again
+            return None
+
+    def _frame(self, head, ts: int) -> None:
+        """The whole frame at pos (its bytes are there), parsed by hyperframe, then handled."""
+        frame, length = head
+        end = self.pos + 9 + length
+        with memoryview(self.buf) as view, view[self.pos + 9 : end] as body:
             try:
                 frame.parse_body(body)
             except (HyperframeError, ValueError, IndexError) as e:
-                body.release()
                 self.pos = end  # the frame's extent is known: skip just this frame
                 self.c.notice(ts, f"{self.direction}: malformed {type(frame).__name__} "
                                   f"on stream {frame.stream_id} skipped ({e})")
-                continue
+                return
             self.pos = end
-            try:
-                self.c.frame(self, frame, ts)
-            finally:
-                body.release()
+            self.c.frame(self, frame, ts)
 
     # -- header blocks ---------------------------------------------------------------------
     def decode_block(self, block: bytes) -> tuple[Headers | None, bool]:
         """(headers, all known); headers None when the block could not be decoded."""
         try:
-            pairs = self.hpack.decode(block, raw=True)
-        except (HPACKError, IndexError, ValueError, UnicodeDecodeError):
+            pairs = self.hpack.decode(block)
+        except HpackError:
             # The table may now hold half a block's changes: only later entries can be trusted.
             self.hpack = _decoder(self.c.limits, partial=True)
             return None, False
         known = True
         out = []
-        for name, value in pairs:
-            if name == UNKNOWN:
-                known = False
-                continue
-            if value == UNKNOWN:
-                known = False
-                value = b"?"
-            out.append((name.decode("utf-8", "replace").lower(), value.decode("utf-8", "replace")))
+        cache = _PAIRS
+        for pair in pairs:
+            text = cache.get(pair)
+            if text is None:
+                name, value = pair
+                if name == UNKNOWN:
+                    known = False
+                    continue
+                if value == UNKNOWN:
+                    known = False
+                    value = b"?"
+                text = (name.decode("utf-8", "replace").lower(), value.decode("utf-8", "replace"))
+                if value is pair[1]:  # pairs with an unknown part are not cached
+                    if len(cache) >= _PAIRS_MAX:
+                        cache.clear()
+                    cache[pair] = text
+            out.append(text)
         return tuple(out), known
 
     # -- resync ----------------------------------------------------------------------------
@@ -175,11 +288,11 @@ class _Reader:
         self.synced = False
         self.block = None
         self.block_frame = None
-        self.hpack.header_table.partial = True
+        self.hpack.partial = True
 
     def _resync(self, ts: int, at_end: bool) -> bool:
         self.finder.max_frame = max(self.max_frame, 16384)
-        kind, at = self.finder.find(self.buf, self.pos, at_end)
+        kind, at = self.finder.find(self.buf, self.pos, at_end, end=self.lim)
         if kind is None or kind == WAIT:
             if at > self.pos:
                 self.skipped += at - self.pos
@@ -196,7 +309,7 @@ class _Reader:
     def gap(self, length: int, ts: int) -> None:
         self.skipped += len(self.buf) - self.pos
         self.buf.clear()
-        self.pos = 0
+        self.pos = self.lim = 0
         if self.synced or self.preface:
             self.c.notice(ts, f"{self.direction}: {length} bytes lost; looking for the next frame")
         if self.block is not None:
@@ -206,7 +319,7 @@ class _Reader:
         self.block = None
         self.block_frame = None
         # Lost bytes may have held header blocks: entries after this are trusted, older ones not.
-        self.hpack.header_table.partial = True
+        self.hpack.partial = True
 
     def finish(self, ts: int) -> None:
         if not self.synced and len(self.buf) > self.pos:
@@ -237,7 +350,10 @@ class H2Connection:
         self.out.append(ProtocolNotice(ts, self.conn, self.pid, text))
 
     def feed(self, direction: str, data: bytes, ts: int) -> None:
-        self.readers[direction].feed(data, ts)
+        self.readers[direction].feed_run([data], [ts], [self.out.tag])
+
+    def feed_run(self, direction: str, datas: list[bytes], tss: list[int], tags: list[int]) -> None:
+        self.readers[direction].feed_run(datas, tss, tags)
 
     def gap(self, direction: str, length: int, ts: int) -> None:
         self.readers[direction].gap(length, ts)
@@ -274,15 +390,14 @@ class H2Connection:
             self.lost_block(reader, ts)
         t = type(frame)
         if t is DataFrame:
-            st = self._stream(frame.stream_id, ts)
-            body = self._body(st, from_client, ts, headless=True)
-            if body is not None:
-                body.data(bytes(frame.data), ts)
-            if "END_STREAM" in frame.flags:
-                self._end_side(st, from_client, ts)
-        elif t is HeadersFrame or t is PushPromiseFrame:
-            reader.block = bytearray(frame.data)
-            reader.block_frame = frame
+            self.data_frame(reader, frame.stream_id, bytes(frame.data), "END_STREAM" in frame.flags, ts)
+        elif t is HeadersFrame:
+            self.headers_frame(reader, frame.stream_id, frame.data,
+                               (0x01 if "END_STREAM" in frame.flags else 0)
+                               | (0x04 if "END_HEADERS" in frame.flags else 0), ts)
+        elif t is PushPromiseFrame:
+            reader.block = frame.data
+            reader.block_frame = _BlockStart(frame.stream_id, False, frame.promised_stream_id)
             reader.block_ts = ts
             if "END_HEADERS" in frame.flags:
                 self._block_done(reader, ts)
@@ -290,7 +405,7 @@ class H2Connection:
             if reader.block is None or reader.block_frame.stream_id != frame.stream_id:
                 # its HEADERS was not seen: the fragment cannot be decoded, and it may have
                 # changed the table
-                reader.hpack.header_table.partial = True
+                reader.hpack.partial = True
                 return
             reader.block += frame.data
             if len(reader.block) > self.limits.max_header_list:
@@ -301,10 +416,7 @@ class H2Connection:
             if "END_HEADERS" in frame.flags:
                 self._block_done(reader, ts)
         elif t is RstStreamFrame:
-            st = self.streams.get(frame.stream_id)
-            if st is not None:
-                self._end_stream(st, ts, f"stream reset by the {'client' if from_client else 'server'}"
-                                         f" (error code {frame.error_code})")
+            self.rst_stream(reader, frame.stream_id, frame.error_code, ts)
         elif t is SettingsFrame:
             size = frame.settings.get(SettingsFrame.MAX_FRAME_SIZE)
             if size:  # applies to what the other side sends
@@ -314,6 +426,35 @@ class H2Connection:
                             f"{frame.last_stream_id}, error code {frame.error_code})")
         # PRIORITY, PING, WINDOW_UPDATE and extension frames carry nothing to show
 
+    def headers_frame(self, reader: _Reader, sid: int, block: bytes, flags: int, ts: int) -> None:
+        """A HEADERS frame's header block fragment; flags END_STREAM 0x1, END_HEADERS 0x4."""
+        reader.block = block
+        reader.block_frame = _BlockStart(sid, bool(flags & 0x01))
+        reader.block_ts = ts
+        if flags & 0x04:
+            self._block_done(reader, ts)
+
+    def rst_stream(self, reader: _Reader, sid: int, error_code: int, ts: int) -> None:
+        st = self.streams.get(sid)
+        if st is not None:
+            from_client = reader.direction == self.client_dir
+            self._end_stream(st, ts, f"stream reset by the {'client' if from_client else 'server'}"
+                                     f" (error code {error_code})")
+
+    def data_frame(self, reader: _Reader, sid: int, data: bytes, end_stream, ts: int) -> None:
+        """A DATA frame's payload (padding removed), no header block being in progress."""
+        from_client = reader.direction == self.client_dir
+        st = self.streams.get(sid)
+        if st is None:
+            st = self._stream(sid, ts)
+        body = st.request if from_client else st.response
+        if body is None:
+            body = self._body(st, from_client, ts, headless=True)
+        if body is not None:
+            body.data(data, ts)
+        if end_stream:
+            self._end_side(st, from_client, ts)
+
     def _other(self, reader: _Reader) -> _Reader:
         return next(r for r in self.readers.values() if r is not reader)
 
@@ -322,7 +463,7 @@ class H2Connection:
         frame = reader.block_frame
         reader.block = None
         reader.block_frame = None
-        reader.hpack.header_table.partial = True
+        reader.hpack.partial = True
         if frame is not None:
             st = self.streams.get(frame.stream_id)
             if st is not None:
@@ -338,13 +479,13 @@ class H2Connection:
             self.notice(ts, f"{reader.direction}: headers of stream {frame.stream_id} could not "
                             "be decoded (HPACK state predates the monitor)")
             headers, known = (), False
-        if type(frame) is PushPromiseFrame:
-            st = self._stream(frame.promised_stream_id, ts)
+        if frame.promised is not None:  # PUSH_PROMISE
+            st = self._stream(frame.promised, ts)
             self._request_head(st, headers, known, first_ts, ts, pushed=True)
             self._end_side(st, True, ts)
             return
         st = self._stream(frame.stream_id, ts)
-        end_stream = "END_STREAM" in frame.flags
+        end_stream = frame.end_stream
         pseudo = {k for k, _ in headers if k.startswith(":")}
         if from_client and ":status" in pseudo or (not from_client and ":method" in pseudo):
             self._swap_roles(ts)  # the process is the server on this connection
@@ -359,7 +500,7 @@ class H2Connection:
         else:
             if not st.resp_final:
                 status_text = header(headers, ":status")
-                status = int(status_text) if status_text.isdigit() else 0
+                status = int(status_text) if status_text.isdigit() and status_text.isascii() else 0
                 interim = 100 <= status < 200
                 self.out.append(ResponseHead(first_ts, self.conn, self.pid, st.sid, "2", status, "",
                                              _plain(headers), known, interim, ts))

@@ -47,12 +47,13 @@ def h2_header_ok(buf, p: int, max_frame: int) -> int:
     return length
 
 
-def h2_chain(buf, p: int, max_frame: int, frames: int = 3, at_end: bool = False):
+def h2_chain(buf, p: int, max_frame: int, frames: int = 3, at_end: bool = False, end: int | None = None):
     """True if `frames` well-formed frames follow one another from `p`; WAIT if undecided yet.
 
     At the end of the stream (`at_end`) a shorter chain that ends exactly there is accepted.
+    Only `buf[:end]` has arrived (parsers hold a whole batch but look at it a chunk at a time).
     """
-    n = len(buf)
+    n = len(buf) if end is None else end
     count = 0
     while count < frames:
         if p == n and at_end and count:
@@ -69,11 +70,13 @@ def h2_chain(buf, p: int, max_frame: int, frames: int = 3, at_end: bool = False)
     return True
 
 
-def line_ok(buf, p: int, pattern: re.Pattern, at_end: bool):
+def line_ok(buf, p: int, pattern: re.Pattern, at_end: bool, n: int | None = None):
     """Does a complete start line matching `pattern` begin at `p`? WAIT while it may still."""
-    end = buf.find(b"\n", p, p + MAX_LINE)
+    if n is None:
+        n = len(buf)
+    end = buf.find(b"\n", p, min(p + MAX_LINE, n))
     if end < 0:
-        if at_end or len(buf) - p >= MAX_LINE:
+        if at_end or n - p >= MAX_LINE:
             return False
         return WAIT
     return pattern.fullmatch(buf, p, end + 1) is not None
@@ -97,31 +100,32 @@ class Finder:
             alts.append(rb"HTTP/1\.[01] ")
         self._starts = re.compile(b"|".join(alts)) if alts else None
 
-    def find(self, buf, pos: int, at_end: bool = False):
+    def find(self, buf, pos: int, at_end: bool = False, end: int | None = None):
         """-> (kind, offset) for a start found, (WAIT, keep) or (None, keep).
 
         kind is "h1-request", "h1-status", "h2-preface" or "h2-frames". With WAIT or None,
-        the bytes before `keep` can be dropped: nothing can start there any more.
+        the bytes before `keep` can be dropped: nothing can start there any more. Only
+        `buf[:end]` is looked at (default: all of it).
         """
-        n = len(buf)
+        n = len(buf) if end is None else end
         i = j = pos
         c1 = c2 = -2  # -2: not looked up yet; -1: none
         while True:
             if c1 == -2:
-                c1 = self._next_line(buf, i)
+                c1 = self._next_line(buf, i, n)
             if c2 == -2:
-                c2 = self._next_h2(buf, j) if self.h2 else -1
+                c2 = self._next_h2(buf, j, n) if self.h2 else -1
             if c1 < 0 and c2 < 0:
                 break
             if c2 >= 0 and (c1 < 0 or c2 <= c1):
-                verdict = h2_chain(buf, c2, self.max_frame, at_end=at_end)
+                verdict = h2_chain(buf, c2, self.max_frame, at_end=at_end, end=n)
                 if verdict is True:
                     return "h2-frames", c2
                 if verdict == WAIT:
                     return WAIT, min(c2, c1) if c1 >= 0 else c2
                 j, c2 = c2 + 1, -2
                 continue
-            kind, verdict = self._judge_line(buf, c1, at_end)
+            kind, verdict = self._judge_line(buf, c1, at_end, n)
             if verdict is True:
                 return kind, c1
             if verdict == WAIT:
@@ -131,26 +135,26 @@ class Finder:
         keep = max(pos, n - 24)
         return None, keep
 
-    def _next_line(self, buf, i: int) -> int:
+    def _next_line(self, buf, i: int, n: int) -> int:
         if self._starts is None:
             return -1
-        m = self._starts.search(buf, i)
+        m = self._starts.search(buf, i, n)
         return -1 if m is None else m.start()
 
-    def _judge_line(self, buf, p: int, at_end: bool):
+    def _judge_line(self, buf, p: int, at_end: bool, n: int):
         b0 = buf[p]
-        if b0 == 0x50 and buf[p + 1 : p + 3] == b"RI":  # PRI: the HTTP/2 preface
-            if len(buf) - p < len(H2_PREFACE):
+        if b0 == 0x50 and buf[p + 1 : min(p + 3, n)] == b"RI":  # PRI: the HTTP/2 preface
+            if n - p < len(H2_PREFACE):
                 return "h2-preface", (False if at_end else WAIT)
             return "h2-preface", buf[p : p + len(H2_PREFACE)] == H2_PREFACE
-        if b0 == 0x48 and buf[p + 1 : p + 5] == b"TTP/":
-            return "h1-status", line_ok(buf, p, STATUS_LINE, at_end)
-        return "h1-request", line_ok(buf, p, REQUEST_LINE, at_end)
+        if b0 == 0x48 and buf[p + 1 : min(p + 5, n)] == b"TTP/":
+            return "h1-status", line_ok(buf, p, STATUS_LINE, at_end, n)
+        return "h1-request", line_ok(buf, p, REQUEST_LINE, at_end, n)
 
-    def _next_h2(self, buf, j: int) -> int:
+    def _next_h2(self, buf, j: int, n: int) -> int:
         """Next offset >= j whose type byte (offset + 3) names a known frame type."""
         k = j + 3
-        m = _TYPE_BYTE.search(buf, k)
+        m = _TYPE_BYTE.search(buf, k, n)
         return -1 if m is None else m.start() - 3
 
 

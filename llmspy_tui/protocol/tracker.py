@@ -4,6 +4,14 @@ ProtocolTracker keeps, per connection, the byte stream of each direction (reasse
 offset; what is missing becomes a StreamGap, never glued bytes), works out what the connection
 speaks and which side the traced process is on, and feeds an HTTP/1 or HTTP/2 parser. It never
 raises: an unexpected error in a parser is reported as a notice and that connection is dropped.
+
+A batch is parsed one connection at a time: a connection's chunks in their order, those of one
+direction in a row handed to the parser as one run (they parse as if they came one by one, at
+their own times, with one call per run instead of per chunk). Every output is tagged with the
+batch position of the event it comes of and put back in batch order, so what comes out is what
+feeding the events one by one gives, whatever the batches. feed() and feed_many() return the
+public events; feed_raw() and finish_raw(), for the pipeline, leave body output in its bulk
+form (BodyFlush), coalesced per body over the batch.
 """
 
 from __future__ import annotations
@@ -11,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..capture.events import RECV, SEND, ChunkEvent, ConnClosed, ProcessExit, conn_id
-from .body import Limits
-from .events import ConnectionDetected, ConnectionEnd, ProtocolNotice, StreamGap
+from .body import Limits, Out
+from .events import ConnectionDetected, ConnectionEnd, ProtocolNotice, StreamGap, expand
 from .http1 import Http1Connection
 from .http2 import H2Connection
 from .sync import WAIT, Finder
@@ -47,41 +55,131 @@ class ProtocolTracker:
         self.limits = limits or Limits()
         self._conns: dict[tuple[int, int], _Conn] = {}
         self._generation: dict[tuple[int, int], int] = {}
-        self._out: list = []  # every parser appends here; each feed() hands over a copy
+        self._out = Out()  # every parser puts its output here
         self.internal_errors = 0
 
     # -- input -----------------------------------------------------------------------------
     def feed(self, ev) -> list:
-        t = type(ev)
-        if t is ChunkEvent:
-            self._chunk(ev)
-        elif t is ConnClosed:
-            c = self._conns.pop((ev.pid, ev.conn), None)
-            if c is not None:
-                self._close(c, ev.ts, "closed")
-        elif t is ProcessExit:
-            for key in [k for k in self._conns if k[0] == ev.pid]:
-                self._close(self._conns.pop(key), ev.ts, "process exit")
-        return self._take()
+        """One capture event; the protocol events it completes."""
+        return self.feed_many((ev,))
 
     def feed_many(self, events) -> list:
-        out: list = []
-        for ev in events:
-            out.extend(self.feed(ev))
-        return out
+        """Capture events in order; the protocol events they complete, in order."""
+        self._out.coalesce = False
+        self._events(events if isinstance(events, (list, tuple)) else list(events))
+        return expand(self._out.take())
+
+    def feed_raw(self, events: list) -> list:
+        """As feed_many, with body output as BodyFlush records, one per body and batch (and
+        per stretch between other events of the same connection)."""
+        self._out.coalesce = True
+        self._events(events)
+        return self._out.take()
 
     def finish(self, ts: int) -> list:
         """End of the capture: every open message ends, incomplete where it was cut off."""
+        return expand(self.finish_raw(ts))
+
+    def finish_raw(self, ts: int) -> list:
         for key in list(self._conns):
             self._close(self._conns.pop(key), ts, "end of capture")
-        return self._take()
+        return self._out.take()
 
-    def _take(self) -> list:
-        if not self._out:
-            return []
-        out = self._out.copy()  # parsers and bodies hold this very list: empty it, keep it
-        self._out.clear()
-        return out
+    def _events(self, events) -> None:
+        """The batch, one connection at a time: each connection's chunks in their order, in runs
+        of one direction (the two directions of a connection depend on each other). Output is
+        tagged with the index of the event it comes of and put back in batch order by Out."""
+        out = self._out
+        groups: dict[tuple[int, int], list[int]] = {}  # connection -> indices of its chunks
+        for i, ev in enumerate(events):
+            t = type(ev)
+            if t is ChunkEvent:
+                key = (ev.pid, ev.conn)
+                g = groups.get(key)
+                if g is None:
+                    groups[key] = [i]
+                else:
+                    g.append(i)
+            elif t is ConnClosed:
+                g = groups.pop((ev.pid, ev.conn), None)
+                if g is not None:
+                    self._group(events, g)
+                c = self._conns.pop((ev.pid, ev.conn), None)
+                if c is not None:
+                    out.tag = i
+                    self._close(c, ev.ts, "closed")
+            elif t is ProcessExit:
+                for key in [k for k in groups if k[0] == ev.pid]:
+                    self._group(events, groups.pop(key))
+                out.tag = i
+                for key in [k for k in self._conns if k[0] == ev.pid]:
+                    self._close(self._conns.pop(key), ev.ts, "process exit")
+        for g in groups.values():
+            self._group(events, g)
+
+    def _group(self, events: list, idxs: list[int]) -> None:
+        """Chunks of one connection (indices into events), in order. Their bytes go to the
+        parser in runs of one direction that no gap interrupts."""
+        first = events[idxs[0]]
+        c = self._conn(first)
+        if c.given_up:
+            return
+        out = self._out
+        direction = first.dir
+        d = c.dirs[direction]
+        expected = d.expected
+        datas: list[bytes] = []
+        run: list[int] = []  # indices of the chunks in datas
+        ts = first.ts
+        try:
+            for i in idxs:
+                ev = events[i]
+                data = ev.data
+                if ev.dir != direction:
+                    d.expected = expected
+                    if datas:
+                        self._data(c, direction, d, datas, [events[j].ts for j in run], run)
+                        datas, run = [], []
+                    direction = ev.dir
+                    d = c.dirs[direction]
+                    expected = d.expected
+                if data and ev.offset == expected and not ev.lost and not ev.truncated:  # the usual
+                    expected += len(data)
+                    datas.append(data)
+                    run.append(i)
+                    continue
+                ts = ev.ts
+                d.expected = expected
+                if datas:
+                    self._data(c, direction, d, datas, [events[j].ts for j in run], run)
+                    datas, run = [], []
+                if ev.lost or ev.truncated or not data:
+                    end = ev.offset + ev.lost
+                    if ev.lost and end > d.expected:
+                        start = max(ev.offset, d.expected)
+                        out.tag = i
+                        self._gap(c, direction, d, start, end - start, ts)
+                elif ev.offset > d.expected:
+                    out.tag = i
+                    self._gap(c, direction, d, d.expected, ev.offset - d.expected, ts)
+                    d.expected += len(data)
+                    datas.append(data)
+                    run.append(i)
+                else:
+                    overlap = d.expected - ev.offset
+                    if overlap < len(data):  # else already seen
+                        data = data[overlap:]
+                        d.expected += len(data)
+                        self._data(c, direction, d, [data], [ts], [i])
+                expected = d.expected
+                if c.given_up:
+                    return
+            d.expected = expected
+            if datas:
+                ts = events[run[-1]].ts
+                self._data(c, direction, d, datas, [events[j].ts for j in run], run)
+        except Exception as e:  # a parser bug must cost one connection, never the monitor
+            self._internal_error(c, ts, e)
 
     @property
     def open_connections(self) -> int:
@@ -98,31 +196,6 @@ class ProtocolTracker:
             c = self._conns[key] = _Conn(name, ev.pid)
         return c
 
-    def _chunk(self, ev: ChunkEvent) -> None:
-        c = self._conn(ev)
-        if c.given_up:
-            return
-        d = c.dirs[ev.dir]
-        try:
-            if ev.lost or ev.truncated or not ev.data:
-                end = ev.offset + ev.lost
-                if ev.lost and end > d.expected:
-                    start = max(ev.offset, d.expected)
-                    self._gap(c, ev.dir, d, start, end - start, ev.ts)
-                return
-            data = ev.data
-            if ev.offset > d.expected:
-                self._gap(c, ev.dir, d, d.expected, ev.offset - d.expected, ev.ts)
-            elif ev.offset < d.expected:
-                overlap = d.expected - ev.offset
-                if overlap >= len(data):
-                    return  # already seen
-                data = data[overlap:]
-            d.expected += len(data)
-            self._data(c, ev.dir, d, data, ev.ts)
-        except Exception as e:  # a parser bug must cost one connection, never the monitor
-            self._internal_error(c, ev.ts, e)
-
     def _gap(self, c: _Conn, direction: str, d: _Direction, start: int, length: int, ts: int) -> None:
         d.expected = start + length
         self._out.append(StreamGap(ts, c.name, c.pid, direction, start, length))
@@ -133,10 +206,20 @@ class ProtocolTracker:
             d.buf.clear()
             d.pos = 0
 
-    def _data(self, c: _Conn, direction: str, d: _Direction, data: bytes, ts: int) -> None:
-        if c.handler is not None:
-            c.handler.feed(direction, data, ts)
+    def _data(self, c: _Conn, direction: str, d: _Direction, datas: list[bytes], tss: list[int],
+              tags: list[int]) -> None:
+        if c.handler is None:  # not known yet: chunk by chunk until it is
+            for k in range(len(datas)):
+                self._out.tag = tags[k]
+                self._detect(c, direction, d, datas[k], tss[k])
+                if c.handler is not None:
+                    if k + 1 < len(datas):
+                        c.handler.feed_run(direction, datas[k + 1 :], tss[k + 1 :], tags[k + 1 :])
+                    return
             return
+        c.handler.feed_run(direction, datas, tss, tags)
+
+    def _detect(self, c: _Conn, direction: str, d: _Direction, data: bytes, ts: int) -> None:
         d.buf += data
         kind, at = c.finder.find(d.buf, d.pos)
         if kind is None or kind == WAIT:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .base import Api, error_message, model_of, params_of, text_of, tool_names
 from .builder import ResponseBuilder, as_int, json_text, plus, reported
-from .model import LlmRequest, Message, ToolCall, Usage
+from .intern import message, tool_call
+from .model import LlmRequest, Message, Usage
 
 
 def _messages(raw) -> tuple[Message, ...]:
@@ -16,7 +17,7 @@ def _messages(raw) -> tuple[Message, ...]:
         role = str(m.get("role") or "")
         content = m.get("content")
         if isinstance(content, str):
-            msgs.append(Message(role, content))
+            msgs.append(message(role, content))
             continue
         texts, calls, thinking = [], [], []
         for block in content if isinstance(content, list) else ():
@@ -26,17 +27,17 @@ def _messages(raw) -> tuple[Message, ...]:
             if kind == "text":
                 texts.append(str(block.get("text") or ""))
             elif kind in ("tool_use", "server_tool_use"):
-                calls.append(ToolCall(str(block.get("id") or ""), str(block.get("name") or ""),
-                                      json_text(block.get("input", {}))))
+                calls.append(tool_call(str(block.get("id") or ""), str(block.get("name") or ""),
+                                       json_text(block.get("input", {}))))
             elif kind == "tool_result":
-                msgs.append(Message("tool", text_of(block.get("content")),
+                msgs.append(message("tool", text_of(block.get("content")),
                                     tool_call_id=str(block.get("tool_use_id") or "")))
             elif kind == "thinking":
                 thinking.append(str(block.get("thinking") or ""))
             elif kind != "redacted_thinking":
                 texts.append(f"[{kind}]")
         if texts or calls or thinking:
-            msgs.append(Message(role, "\n".join(texts), tuple(calls), thinking="".join(thinking)))
+            msgs.append(message(role, "\n".join(texts), tuple(calls), thinking="".join(thinking)))
     return tuple(msgs)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .base import Api, error_message, model_of, params_of, text_of, tool_names
 from .builder import ResponseBuilder, as_int, reported
-from .model import LlmRequest, Message, Usage
+from .intern import message
+from .model import LlmRequest, Usage
 from .openai_chat import messages_of
 
 _V1_ROLES = {"USER": "user", "CHATBOT": "assistant", "SYSTEM": "system", "TOOL": "tool"}
@@ -88,9 +89,9 @@ class CohereChatV1(Api):
         msgs = []
         for m in obj.get("chat_history") or ():
             if isinstance(m, dict):
-                msgs.append(Message(_V1_ROLES.get(str(m.get("role")).upper(), "user"), text_of(m.get("message"))))
+                msgs.append(message(_V1_ROLES.get(str(m.get("role")).upper(), "user"), text_of(m.get("message"))))
         if isinstance(obj.get("message"), str):
-            msgs.append(Message("user", obj["message"]))
+            msgs.append(message("user", obj["message"]))
         preamble = obj.get("preamble")
         return LlmRequest(model_of(obj), obj.get("stream") is True, preamble if isinstance(preamble, str) else "",
                           tuple(msgs), tool_names(obj.get("tools")), params_of(obj))

@@ -51,8 +51,22 @@ HOSTS: tuple[tuple[str, str, str | None], ...] = (
 _OLLAMA_PORT = ":11434"
 
 
+_PROVIDERS: dict[tuple[str, str], tuple[str, str | None]] = {}  # (host, api) -> provider_of()
+
+
 def provider_of(host: str, api: Api) -> tuple[str, str | None]:
     """(provider name, genai-prices provider id) for a host, given the API it speaks."""
+    key = (host, api.name)
+    got = _PROVIDERS.get(key)
+    if got is None:
+        got = _provider_of(host, api)
+        if len(_PROVIDERS) >= 1024:  # hosts come from the traffic: bounded
+            _PROVIDERS.clear()
+        _PROVIDERS[key] = got
+    return got
+
+
+def _provider_of(host: str, api: Api) -> tuple[str, str | None]:
     h = host.lower().rsplit("@", 1)[-1]
     name = h.split(":", 1)[0] if not h.startswith("[") else h
     for suffix, provider, price_id in HOSTS:
@@ -67,8 +81,9 @@ def provider_of(host: str, api: Api) -> tuple[str, str | None]:
     return api.owner, api.owner
 
 
-def api_for(method: str, path: str, headers: dict, obj) -> Api | None:
-    """The API of a request, from its path, then its body's shape; None: not an LLM call."""
+def api_for(method: str, path: str, headers, obj) -> Api | None:
+    """The API of a request, from its path, then its body's shape; None: not an LLM call.
+    `headers`: the request's header names (a container: only `in` is used)."""
     if method != "POST" or not isinstance(obj, dict):
         return None
     route = path.split("?", 1)[0].rstrip("/")

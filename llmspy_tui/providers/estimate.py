@@ -59,6 +59,11 @@ def _encoding(name: str):
         return enc
 
 
+def load(model: str = "") -> None:
+    """Have the model's tokenizer ready (loading it takes a few hundred ms, once)."""
+    _encoding(encoding_name(model))
+
+
 def count(text: str, model: str = "") -> int | None:
     if not text:
         return 0
@@ -85,14 +90,15 @@ def response_tokens(text: str, reasoning: str, tool_args: list[str], model: str)
 
 
 def fill_in(reported: Usage, req: LlmRequest | None, text: str, reasoning: str, tool_args: list[str],
-            model: str) -> Usage:
-    """The reported usage, or an estimate where the provider reported no input or output count."""
+            model: str, request_estimate: int | None = None) -> Usage:
+    """The reported usage, or an estimate where the provider reported no input or output count.
+    `request_estimate`: request_tokens(req) when already worked out (a live stream's)."""
     if reported.input_tokens is not None and reported.output_tokens is not None:
         return reported
     inp = reported.input_tokens
     out = reported.output_tokens
     if inp is None and req is not None:
-        inp = request_tokens(req)
+        inp = request_estimate if request_estimate is not None else request_tokens(req)
     if out is None:
         out = response_tokens(text, reasoning, tool_args, model)
     if inp is None and out is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .base import Api, error_message, json_text, params_of, text_of
 from .builder import ResponseBuilder, as_int, plus, reported
+from .intern import message, tool_call
 from .model import LlmRequest, Message, ToolCall, Usage
 
 
@@ -27,7 +28,7 @@ def _parts(parts) -> tuple[str, tuple[ToolCall, ...], list[tuple[str, str]], str
             (thoughts if p.get("thought") is True else texts).append(p["text"])
         elif isinstance(p.get("functionCall"), dict):
             fc = p["functionCall"]
-            calls.append(ToolCall(str(fc.get("id") or ""), str(fc.get("name") or ""), json_text(fc.get("args", {}))))
+            calls.append(tool_call(str(fc.get("id") or ""), str(fc.get("name") or ""), json_text(fc.get("args", {}))))
         elif isinstance(p.get("functionResponse"), dict):
             fr = p["functionResponse"]
             results.append((str(fr.get("id") or fr.get("name") or ""), json_text(fr.get("response"))))
@@ -44,9 +45,9 @@ def _contents(raw) -> tuple[Message, ...]:
         role = "assistant" if c.get("role") == "model" else str(c.get("role") or "user")
         text, calls, results, thought = _parts(c.get("parts"))
         for name, out in results:
-            msgs.append(Message("tool", out, tool_call_id=name))
+            msgs.append(message("tool", out, tool_call_id=name))
         if text or calls or not results:
-            msgs.append(Message(role, text, calls, thinking=thought))
+            msgs.append(message(role, text, calls, thinking=thought))
     return tuple(msgs)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .base import Api, error_message, model_of, params_of, text_of, tool_names
 from .builder import ResponseBuilder, as_int, first_int, reported
+from .intern import message, tool_call
 from .model import LlmRequest, Message, ToolCall, Usage
 
 _SYSTEM_ROLES = ("system", "developer")
@@ -17,8 +18,8 @@ def _tool_calls(raw) -> tuple[ToolCall, ...]:
             continue
         fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
         args = fn.get("arguments")
-        out.append(ToolCall(str(tc.get("id") or ""), str(fn.get("name") or ""),
-                            args if isinstance(args, str) else text_of(args)))
+        out.append(tool_call(str(tc.get("id") or ""), str(fn.get("name") or ""),
+                             args if isinstance(args, str) else text_of(args)))
     return tuple(out)
 
 
@@ -41,9 +42,9 @@ def messages_of(raw) -> tuple[str, tuple[Message, ...]]:
         calls = _tool_calls(m.get("tool_calls"))
         fc = m.get("function_call")
         if isinstance(fc, dict):
-            calls += (ToolCall("", str(fc.get("name") or ""), str(fc.get("arguments") or "")),)
+            calls += (tool_call("", str(fc.get("name") or ""), str(fc.get("arguments") or "")),)
         thinking = m.get("reasoning_content")
-        msgs.append(Message(role, text, calls, str(m.get("tool_call_id") or m.get("name") or "")
+        msgs.append(message(role, text, calls, str(m.get("tool_call_id") or m.get("name") or "")
                             if role == "tool" else "", thinking if isinstance(thinking, str) else ""))
     return "\n\n".join(system), tuple(msgs)
 
@@ -58,30 +59,44 @@ class OpenAIChat(Api):
         return LlmRequest(model_of(obj), obj.get("stream") is True, system, msgs, tools, params_of(obj))
 
     def stream_item(self, b: ResponseBuilder, event: str, obj) -> None:
+        # Once per streamed chunk, so written out flat: the same steps as body() and _meta()
+        # take, without their calls.
         if not isinstance(obj, dict):
             return
         if "error" in obj:
             b.error = error_message(obj)
             return
-        self._meta(b, obj)
-        for choice in obj.get("choices") or ():
+        get = obj.get
+        v = get("model")
+        if isinstance(v, str):
+            b.model = v
+        v = get("id")
+        if isinstance(v, str):
+            b.response_id = v
+        v = get("usage")
+        if isinstance(v, dict):
+            self._usage(b, v)
+        for choice in get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue  # n > 1: the first choice is the one shown
             delta = choice.get("delta")
             if isinstance(delta, dict):
-                b.text(delta.get("content"))
-                # DeepSeek, vLLM and llama.cpp say reasoning_content; OpenRouter says reasoning
-                b.reasoning(delta.get("reasoning_content") or delta.get("reasoning"))
-                for tc in delta.get("tool_calls") or ():
-                    if isinstance(tc, dict):
-                        fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
-                        b.tool(tc.get("index", 0), tc.get("id"), fn.get("name"), fn.get("arguments"))
-                fc = delta.get("function_call")
-                if isinstance(fc, dict):
-                    b.tool("function_call", None, fc.get("name"), fc.get("arguments"))
+                if len(delta) == 1 and "content" in delta:  # the usual: a piece of text
+                    b.text(delta["content"])
+                else:
+                    b.text(delta.get("content"))
+                    # DeepSeek, vLLM and llama.cpp say reasoning_content; OpenRouter says reasoning
+                    b.reasoning(delta.get("reasoning_content") or delta.get("reasoning"))
+                    for tc in delta.get("tool_calls") or ():
+                        if isinstance(tc, dict):
+                            fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
+                            b.tool(tc.get("index", 0), tc.get("id"), fn.get("name"), fn.get("arguments"))
+                    fc = delta.get("function_call")
+                    if isinstance(fc, dict):
+                        b.tool("function_call", None, fc.get("name"), fc.get("arguments"))
             if choice.get("finish_reason"):
                 b.finish_reason = str(choice["finish_reason"])
-        groq = obj.get("x_groq")
+        groq = get("x_groq")
         if isinstance(groq, dict) and isinstance(groq.get("usage"), dict):
             self._usage(b, groq["usage"])
 

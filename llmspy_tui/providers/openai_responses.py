@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from .base import Api, error_message, model_of, params_of, text_of, tool_names
 from .builder import ResponseBuilder, as_int, reported
-from .model import LlmRequest, Message, ToolCall, Usage
+from .intern import message, tool_call
+from .model import LlmRequest, Message, Usage
 
 _TEXT_KEYS = ("text",)  # input_text, output_text and summary parts all carry "text"
 
 
 def _items(raw) -> tuple[Message, ...]:
     if isinstance(raw, str):
-        return (Message("user", raw),)
+        return (message("user", raw),)
     msgs: list[Message] = []
     for it in raw if isinstance(raw, list) else ():
         if not isinstance(it, dict):
@@ -19,23 +20,23 @@ def _items(raw) -> tuple[Message, ...]:
         kind = it.get("type") or "message"
         if kind == "message" or ("role" in it and kind not in ("function_call", "function_call_output")):
             role = str(it.get("role") or "user")
-            msgs.append(Message("system" if role == "developer" else role, text_of(it.get("content"), _TEXT_KEYS)))
+            msgs.append(message("system" if role == "developer" else role, text_of(it.get("content"), _TEXT_KEYS)))
         elif kind == "function_call":
-            call = ToolCall(str(it.get("call_id") or it.get("id") or ""), str(it.get("name") or ""),
-                            str(it.get("arguments") or ""))
+            call = tool_call(str(it.get("call_id") or it.get("id") or ""), str(it.get("name") or ""),
+                             str(it.get("arguments") or ""))
             if msgs and msgs[-1].role == "assistant" and not msgs[-1].text:
                 last = msgs.pop()  # parallel calls: one assistant turn
-                msgs.append(Message("assistant", "", last.tool_calls + (call,)))
+                msgs.append(message("assistant", "", last.tool_calls + (call,)))
             else:
-                msgs.append(Message("assistant", "", (call,)))
+                msgs.append(message("assistant", "", (call,)))
         elif kind == "function_call_output":
             out = it.get("output")
-            msgs.append(Message("tool", out if isinstance(out, str) else text_of(out),
+            msgs.append(message("tool", out if isinstance(out, str) else text_of(out),
                                 tool_call_id=str(it.get("call_id") or "")))
         elif kind == "reasoning":
             continue  # opaque to the reader; it is the model's own earlier reasoning
         else:
-            msgs.append(Message("user", f"[{kind}]"))
+            msgs.append(message("user", f"[{kind}]"))
     return tuple(msgs)
 
 

@@ -9,11 +9,13 @@ an exchange, with the reason in `problem`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import orjson
 
 from ..protocol import events as pe
+from ..protocol.events import BodyFlush
 from ..protocol.framing import SseFramer
 from ..redact import redact_target
 from . import estimate, pricing
@@ -21,7 +23,9 @@ from .base import Api, error_message
 from .builder import ResponseBuilder
 from .detect import api_for, api_from_response, provider_of
 from .events import Exchange, ExchangeFinished, ExchangeProgress, ExchangeStarted
-from .model import ESTIMATED, LlmRequest, LlmResponse, Timing, Usage
+from .model import ESTIMATED, NO_USAGE, LlmRequest, LlmResponse, Timing, Usage
+
+ESTIMATE_EVERY = 500_000_000  # ns of capture time a stream goes on before its prompt is estimated (live)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,20 +36,71 @@ class Options:
     show_secrets: bool = False
 
 
+class _Buf:
+    """Body bytes held for parsing and display: the pieces as they came, joined once when read
+    (a request body often comes whole in one piece: then it is never copied)."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, data: bytes) -> None:
+        self.parts.append(data)
+        self.size += len(data)
+
+    def bytes(self) -> bytes:
+        parts = self.parts
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return b""
+        joined = b"".join(parts)
+        self.parts = [joined]
+        return joined
+
+    def __len__(self) -> int:
+        return self.size
+
+
+_SPACE = re.compile(rb"[ \t\n\r\x0b\x0c]*")  # what bytes.lstrip() strips
+
+
+def _head(data: bytes, n: int) -> bytes:
+    """data.lstrip()[:n], without copying the rest."""
+    if data[:1].isspace():
+        start = _SPACE.match(data).end()
+        return data[start : start + n]
+    return data[:n]
+
+
+class _Names:
+    """Header names, looked up only if the API's path did not say enough."""
+
+    __slots__ = ("headers",)
+
+    def __init__(self, headers) -> None:
+        self.headers = headers
+
+    def __contains__(self, name: str) -> bool:
+        return any(k == name for k, _ in self.headers)
+
+
 class _Pending:
     """An exchange in flight: what is known so far."""
 
     __slots__ = ("id", "conn", "stream", "pid", "ts", "head", "resp_head", "req_body", "resp_body",
                  "req_len", "resp_len", "req_end", "resp_end", "api", "provider", "price_id", "request",
-                 "builder", "items", "started", "first_token_ts", "problems", "live_out", "live_in", "item_ts",
+                 "builder", "items", "started", "first_token_ts", "problems", "live_out", "live_in", "item_ts", "est_due",
                  "truncated", "parse_problem")
 
     def __init__(self, xid: str, conn: str, stream: int, pid: int, ts: int) -> None:
         self.id, self.conn, self.stream, self.pid, self.ts = xid, conn, stream, pid, ts
         self.head: pe.RequestHead | None = None
         self.resp_head: pe.ResponseHead | None = None
-        self.req_body = bytearray()
-        self.resp_body = bytearray()
+        self.req_body = _Buf()
+        self.resp_body = _Buf()
         self.req_len = self.resp_len = 0
         self.req_end: pe.MessageEnd | None = None
         self.resp_end: pe.MessageEnd | None = None
@@ -61,6 +116,7 @@ class _Pending:
         self.problems: list[str] = []
         self.live_out = 0  # output tokens estimated from what has streamed
         self.live_in: int | None = None
+        self.est_due: int | None = None  # capture time from which the prompt is estimated (live)
         self.truncated = False
         self.parse_problem = ""
 
@@ -74,6 +130,7 @@ class ExchangeTracker:
         self._next_id = 1
         self._dirty: dict[str, _Pending] = {}
         self._roles: dict[str, str] = {}  # conn -> the traced process's side
+        self._tokenizer_ready = False
         self.internal_errors = 0
 
     # -- input -----------------------------------------------------------------------------
@@ -109,7 +166,9 @@ class ExchangeTracker:
     # -- events ----------------------------------------------------------------------------
     def _feed(self, ev, out: list) -> None:
         t = type(ev)
-        if t is pe.SseEvent:
+        if t is BodyFlush:
+            self._flush(ev, out)
+        elif t is pe.SseEvent:
             self._item(ev, ev.event, ev.data, out)
         elif t is pe.BodyData:
             p = self._get(ev, ev.ts)
@@ -157,16 +216,16 @@ class ExchangeTracker:
             self._next_id += 1
         return p
 
-    def _keep(self, p: _Pending, buf: bytearray, data: bytes, streamed: bool = False) -> None:
+    def _keep(self, p: _Pending, buf: _Buf, data: bytes, streamed: bool = False) -> None:
         """Bodies are held whole for parsing; a streamed one is parsed item by item, so only
         what is kept for display is held."""
         limit = self.opt.keep_body if streamed else max(self.opt.keep_body, self.opt.parse_body)
-        room = limit - len(buf)
+        room = limit - buf.size
         if room >= len(data):
-            buf += data
+            buf.add(data)
         else:
             if room > 0:
-                buf += data[:room]
+                buf.add(data[:room])
             p.truncated = True
 
     # -- request ---------------------------------------------------------------------------
@@ -178,8 +237,7 @@ class ExchangeTracker:
         head = p.head
         if head is not None:
             obj = self._json(p, p.req_body, p.req_len, "request")
-            headers = {k for k, _ in head.headers}
-            api = api_for(head.method, head.target, headers, obj)
+            api = api_for(head.method, head.target, _Names(head.headers), obj)
             if api is not None:
                 self._set_api(p, api, head.authority)
                 try:
@@ -193,22 +251,82 @@ class ExchangeTracker:
         p.api = api
         p.provider, p.price_id = provider_of(host, api)
 
-    def _json(self, p: _Pending, buf: bytearray, length: int, side: str):
-        if not buf:
+    def _json(self, p: _Pending, buf: _Buf, length: int, side: str):
+        if not buf.size:
             return None
-        if len(buf) < length:
-            p.parse_problem = f"{side} body over {len(buf)} bytes: not parsed"
+        if buf.size < length:
+            p.parse_problem = f"{side} body over {buf.size} bytes: not parsed"
             return None
-        first = buf.lstrip()[:1]
-        if first not in (b"{", b"["):
+        data = buf.bytes()
+        if _head(data, 1) not in (b"{", b"["):
             return None
         try:
-            return orjson.loads(buf)
+            return orjson.loads(data)
         except orjson.JSONDecodeError as e:
             p.parse_problem = f"{side} body is not valid JSON ({e.msg})"
             return None
 
     # -- response --------------------------------------------------------------------------
+    def _flush(self, f: BodyFlush, out: list) -> None:
+        """A body's bytes and stream items of one batch (the pipeline's bulk form of BodyData,
+        SseEvent and JsonItem): the same outcome as those events one by one."""
+        p = self._get(f, f.ts)
+        items = f.items
+        if f.pieces:
+            data = f.data()
+            if f.side == pe.REQUEST:
+                p.req_len += len(data)
+                self._keep(p, p.req_body, data)
+            else:
+                p.resp_len += len(data)
+                self._keep(p, p.resp_body, data, streamed=p.items > 0 or bool(items))
+        if not items or f.side != pe.RESPONSE:
+            return
+        sse = f.framing == "sse"
+        loads = orjson.loads
+        b = p.builder
+        stream_item = p.api.stream_item if p.api is not None else None
+        first = p.first_token_ts
+        last = None
+        p.items += len(items)
+        for ts, event, data, _, _, _, _ in items:
+            try:
+                obj = loads(data)
+            except orjson.JSONDecodeError:
+                if not sse:
+                    continue
+                # as text: "[DONE]", or JSON made valid by decoding bad UTF-8 with replacements
+                text = data.decode("utf-8", "replace")
+                if text.strip() == "[DONE]":
+                    b.done = True  # OpenAI's end of stream
+                    continue
+                try:
+                    obj = loads(text)
+                except orjson.JSONDecodeError:
+                    continue  # keep-alive comments, non-JSON events: nothing of the call's content
+            if stream_item is None:
+                if p.head is not None and p.started:
+                    continue  # a request we know is not an LLM call
+                api = api_from_response(event, obj)
+                if api is None:
+                    continue
+                self._set_api(p, api, p.head.authority if p.head else "")
+                if not p.started:
+                    self._start(p, out)  # which may recognise the API from the request instead
+                stream_item = p.api.stream_item
+            if first is None:
+                before = b.outputs
+                stream_item(b, event, obj)
+                if b.outputs > before:
+                    first = p.first_token_ts = ts
+            else:
+                stream_item(b, event, obj)
+            last = ts
+        if last is not None:
+            p.item_ts = last
+        if self.opt.live and (b.new_text or b.new_reasoning or b.tools_changed or b.usage_changed):
+            self._dirty[p.id] = p
+
     def _item(self, ev, event: str, data, out: list) -> None:
         p = self._get(ev, ev.ts)
         if ev.side != pe.RESPONSE:
@@ -240,24 +358,41 @@ class ExchangeTracker:
             self._dirty[p.id] = p
 
     def _progress(self, p: _Pending) -> ExchangeProgress:
+        if not self._tokenizer_ready:
+            # Streams that report usage need no estimate, but the next one may: the tokenizer
+            # is loaded with the first stream shown, not in the middle of a later one.
+            self._tokenizer_ready = True
+            estimate.load(p.request.model if p.request else "")
         b = p.builder
         text, reasoning = b.take()
         tools = b.tool_calls() if b.tools_changed else None
         b.tools_changed = b.usage_changed = False
-        model = p.request.model if p.request else (b.model or "")
-        n = estimate.count(text + reasoning, model) if (text or reasoning) else 0
-        p.live_out += n or 0
+        ts = max(p.item_ts, p.resp_head.ts if p.resp_head else p.ts)
         usage = p.api.usage(b.reported_usage) if p.api else Usage()
         if usage.input_tokens is None or usage.output_tokens is None:
-            if p.live_in is None and p.request is not None:
-                p.live_in = estimate.request_tokens(p.request)
+            self._estimate(p, text + reasoning, ts)
             usage = Usage(usage.input_tokens if usage.input_tokens is not None else p.live_in,
                           usage.output_tokens if usage.output_tokens is not None else p.live_out,
                           usage.cache_read_tokens, usage.cache_write_tokens, usage.reasoning_tokens, ESTIMATED)
         cost = self._cost(p, usage, b.model, running=True)
         status = p.resp_head.status if p.resp_head else None
-        return ExchangeProgress(max(p.item_ts, p.resp_head.ts if p.resp_head else p.ts), p.id, text, reasoning, tools,
-                                usage, cost, status, p.first_token_ts)
+        return ExchangeProgress(ts, p.id, text, reasoning, tools, usage, cost, status, p.first_token_ts)
+
+    @staticmethod
+    def _estimate(p: _Pending, new_text: str, ts: int) -> None:
+        """The running token estimate of a stream without reported usage. Output: the new text
+        counted at each progress update (a few tokens). Input: the whole prompt, tens of KB for
+        an agent, which tiktoken takes milliseconds over, so only once the stream has gone on
+        for ESTIMATE_EVERY of capture time: a stream that ends sooner gets it at its end."""
+        if new_text:
+            model = p.request.model if p.request else (p.builder.model or "")
+            p.live_out += estimate.count(new_text, model) or 0
+        if p.live_in is not None or p.request is None:
+            return
+        if p.est_due is None:
+            p.est_due = ts + ESTIMATE_EVERY
+        elif ts >= p.est_due:
+            p.live_in = estimate.request_tokens(p.request)
 
     def _finish(self, p: _Pending, ts: int, out: list, problem: str = "") -> None:
         if not p.started:
@@ -273,7 +408,8 @@ class ExchangeTracker:
             model = response.response_model or (p.request.model if p.request else "")
             tool_args = [c.arguments for c in response.tool_calls]
             if status is None or status < 400:
-                usage = estimate.fill_in(usage, p.request, response.text, response.reasoning, tool_args, model)
+                usage = estimate.fill_in(usage, p.request, response.text, response.reasoning, tool_args, model,
+                                         request_estimate=p.live_in)
             elif usage.source is None:
                 usage = Usage(0, 0, source=None)  # a refused call uses no tokens unless it says so
         x = self._exchange(p, ts, response, True, usage)
@@ -281,12 +417,12 @@ class ExchangeTracker:
 
     def _response(self, p: _Pending, status: int | None) -> LlmResponse:
         b = p.builder
-        if p.items == 0 and p.resp_body:
+        if p.items == 0 and p.resp_body.size:
             obj = self._json(p, p.resp_body, p.resp_len, "response")
             if obj is not None:
                 p.api.body(b, obj)
-            elif p.resp_body.lstrip()[:6] in (b"data: ", b"data:", b"event:"):  # SSE sent as another type
-                for e in SseFramer().feed(bytes(p.resp_body)):
+            elif _head(p.resp_body.bytes(), 6) in (b"data: ", b"data:", b"event:"):  # SSE sent as another type
+                for e in SseFramer().feed(p.resp_body.bytes()):
                     try:
                         p.api.stream_item(b, e.event, orjson.loads(e.data))
                     except orjson.JSONDecodeError:
@@ -294,10 +430,10 @@ class ExchangeTracker:
         if status is not None and status >= 400:
             if not b.error:  # the API module found no error in the body: any shape, or its text
                 try:
-                    b.error = error_message(orjson.loads(p.resp_body)) if p.resp_body else None
+                    b.error = error_message(orjson.loads(p.resp_body.bytes())) if p.resp_body.size else None
                 except orjson.JSONDecodeError:
                     pass
-                b.error = b.error or _short(p.resp_body)
+                b.error = b.error or _short(p.resp_body.bytes())
             b.error = f"HTTP {status}: {b.error}" if b.error else f"HTTP {status}"
         if p.resp_head is None and p.resp_end is None and not b.error:
             b.error = "no response"
@@ -322,7 +458,7 @@ class ExchangeTracker:
                 problems.append("no response seen")
             complete = bool(p.req_end and p.resp_end and p.req_end.complete
                             and (p.resp_end.complete or self._whole_stream(p)))
-        usage = usage or Usage()
+        usage = usage or NO_USAGE
         cost = self._cost(p, usage, response.response_model if response else None) if final and p.api else None
         keep = self.opt.keep_body
         end_ts = ts
@@ -342,8 +478,8 @@ class ExchangeTracker:
                           rh.ts if rh else None),
             complete=complete, problem="; ".join(x for x in problems if x),
             request_headers=head.headers if head else (), response_headers=rh.headers if rh else (),
-            request_body=bytes(p.req_body[:keep]), response_body=bytes(p.resp_body[:keep]) if final else b"",
-            body_truncated=p.truncated or len(p.req_body) > keep or len(p.resp_body) > keep,
+            request_body=p.req_body.bytes()[:keep], response_body=p.resp_body.bytes()[:keep] if final else b"",
+            body_truncated=p.truncated or p.req_body.size > keep or p.resp_body.size > keep,
             price_provider=p.price_id, role=self._roles.get(p.conn, "client"),
         )
 
@@ -380,6 +516,6 @@ class ExchangeTracker:
                 pass
 
 
-def _short(body: bytearray, n: int = 300) -> str:
+def _short(body: bytes, n: int = 300) -> str:
     text = bytes(body[:n]).decode("utf-8", "replace").strip()
     return text + ("…" if len(body) > n else "")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from ..capture.events import ProcessExit, ProcessInfo, ProcessSeen
 from ..providers.events import Exchange, ExchangeFinished, ExchangeProgress, ExchangeStarted
-from ..providers.model import LlmResponse, ToolCall, Usage
+from ..providers.model import NO_USAGE, LlmResponse, ToolCall
 from .tally import ZERO, Contribution, Tally
 from .threads import Threader
 
@@ -78,7 +78,7 @@ class _Record:
         self.text: list[str] = []
         self.reasoning: list[str] = []
         self.tool_calls: tuple[ToolCall, ...] = ()
-        self.usage = Usage()
+        self.usage = NO_USAGE
         self.cost: float | None = None
         self.status: int | None = None
         self.first_token_ts: int | None = None
@@ -129,8 +129,11 @@ def _title(x: Exchange) -> str:
     if req is not None:
         for m in req.messages:
             if m.role == "user" and m.text.strip():
-                t = " ".join(m.text.split())
-                return t[:80] + ("…" if len(t) > 80 else "")
+                # Only the head: a 1 MiB prompt must not cost a split of the whole text.
+                head = m.text.lstrip()[:400]
+                t = " ".join(head.split())
+                more = len(t) > 80 or len(m.text.lstrip()) > 400
+                return t[:80] + ("…" if more else "")
     return f"{x.method} {x.path}"[:80]
 
 
@@ -282,7 +285,7 @@ class Store:
         r.cached = None
         self._dirty_x.setdefault(x.id)
         self._xviews.pop(x.id, None)  # re-added last: views keep the store's finishing order
-        r.text = r.reasoning = []
+        r.text = r.reasoning = ()  # only a call in flight grows: nothing kept for a finished one
         self._body_bytes += len(x.response_body) + len(x.request_body) - r.size
         r.size = len(x.response_body) + len(x.request_body)
         self._exchanges.move_to_end(x.id)  # eviction order: oldest finished first
@@ -292,6 +295,7 @@ class Store:
             p.other_http += 1
             return ExchangeView(x, None, False, p.info.comm, p.info.exe)
         self._contribute(r, Contribution.of(x.usage, x.cost_usd))
+        r.contrib = ZERO  # final: never swapped again, so not kept
         failed = bool(x.error) or (x.status is not None and x.status >= 400)
         for t in self._tallies(r):
             t.in_flight -= 1

@@ -23,9 +23,10 @@ class Contribution:
 
     @classmethod
     def of(cls, usage: Usage, cost: float | None) -> Contribution:
-        tokens = [getattr(usage, f) or 0 for f in FIELDS]
-        unknown = 1 if cost is None and (tokens[0] or tokens[1]) else 0
-        return cls(*tokens, cost or 0.0, unknown)
+        i, o = usage.input_tokens or 0, usage.output_tokens or 0
+        unknown = 1 if cost is None and (i or o) else 0
+        return cls(i, o, usage.cache_read_tokens or 0, usage.cache_write_tokens or 0,
+                   usage.reasoning_tokens or 0, cost or 0.0, unknown)
 
 
 ZERO = Contribution()
@@ -45,8 +46,12 @@ class Tally:
     cost_unknown: int = 0  # calls whose cost could not be priced: the total is a lower bound
 
     def swap(self, old: Contribution, new: Contribution) -> None:
-        for f in FIELDS:
-            setattr(self, f, getattr(self, f) - getattr(old, f) + getattr(new, f))
+        """Take `old` out of the totals and put `new` in (a streaming call's usage grows)."""
+        self.input_tokens += new.input_tokens - old.input_tokens
+        self.output_tokens += new.output_tokens - old.output_tokens
+        self.cache_read_tokens += new.cache_read_tokens - old.cache_read_tokens
+        self.cache_write_tokens += new.cache_write_tokens - old.cache_write_tokens
+        self.reasoning_tokens += new.reasoning_tokens - old.reasoning_tokens
         self.cost_usd += new.cost_usd - old.cost_usd
         self.cost_unknown += new.cost_unknown - old.cost_unknown
 
