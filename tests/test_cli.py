@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -102,7 +103,7 @@ def test_sizes_parse():
     assert cli.parse_size("1M") == 1 << 20
     assert cli.parse_size("512k") == 512 << 10
     assert cli.parse_size("4096") == 4096
-    with pytest.raises(Exception):
+    with pytest.raises(argparse.ArgumentTypeError, match="not a size"):
         cli.parse_size("lots")
 
 

@@ -45,7 +45,7 @@ def test_demo_flag_prints_raw_lines_with_secrets_masked():
     assert {p["comm"] for p in procs} >= {"curl", "node"}
     assert any(os.path.basename(p["exe"]).startswith("python") for p in procs)
     first = {}
-    for i, l in enumerate(lines):
+    for l in lines:
         first.setdefault(l["pid"], l["type"])
     assert set(first.values()) == {"process"}  # identity comes before a process's first chunk
     assert all(p["start_time"] > 0 and p["ppid"] > 0 and p["cmdline"] for p in procs)

@@ -1,6 +1,7 @@
 """Live capture: a background worker drains the BPF ring buffer into batches of CaptureEvents.
 
-The worker owns the BPF object, the process table and the target index (one writer, no locks).
+The drain thread owns the ring and the process table; a second thread owns the target index and
+attaches probes to libraries found later (each piece of state has one writer, no locks).
 Consumers get whole batches from `batches` (a queue), so nothing downstream ever runs per record
 on the drain thread, and a slow consumer cannot make the kernel drop records.
 """
@@ -67,7 +68,10 @@ class LiveCapture:
         self.header_targets: list[dict] = []
         self._announced: set[int] = set()
         self._pending: list = []
-        self._rescans: list[tuple[float, int]] = []
+        self._rescans: list[tuple[float, int]] = []  # (when, pid): owned by the scan thread
+        # execs handed from the drain thread to the scan thread; None stops it
+        self._execs: queue.SimpleQueue[tuple[int, int, str] | None] = queue.SimpleQueue()
+        self._scanner: threading.Thread | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._clock_offset = time.time_ns() - time.monotonic_ns()
@@ -103,6 +107,8 @@ class LiveCapture:
         self.prog.open_ring(self._on_record)
         self._thread = threading.Thread(target=self._run, name="llmspy-drain", daemon=True)
         self._thread.start()
+        self._scanner = threading.Thread(target=self._housekeep, name="llmspy-scan", daemon=True)
+        self._scanner.start()
 
     def _attach(self, t: Target, since_ns: int | None = None, pid: int | None = None) -> None:
         assert self.prog is not None
@@ -121,30 +127,59 @@ class LiveCapture:
 
     # -- drain worker --------------------------------------------------------------------
     def _run(self) -> None:
+        """Drain thread: ring -> batches, and nothing slow (see _housekeep for the rest)."""
         assert self.prog is not None
         next_counters = time.monotonic()
-        next_host_scan = next_counters + HOST_RESCAN_EVERY
         try:
-            while not self._stop.wait(DRAIN_EVERY):
-                self.prog.consume()
+            while True:
+                more = self.prog.consume()
                 now = time.monotonic()
-                self._service_rescans(now)
-                if now >= next_host_scan:
-                    for t in self.targets.scan_host(linker_cache=False):
-                        self._attach(t)
-                    next_host_scan = now + HOST_RESCAN_EVERY
                 if now >= next_counters:
                     self._pending.append(self._counters_event())
                     next_counters = now + COUNTERS_EVERY
                 self._flush()
+                if more:
+                    continue  # a bounded drain stopped early: go on without sleeping
+                if self._stop.wait(DRAIN_EVERY):
+                    break
             # final drain: whatever the kernel queued before the probes went away
-            self.prog.consume()
+            while self.prog.consume():
+                self._flush()
             self._pending.append(self._counters_event())
             self._flush()
         except BaseException as e:  # reported by stop(); never kill the process from here
             self.error = e
         finally:
             self.batches.put([])  # end-of-stream marker
+
+    def _housekeep(self) -> None:
+        """Second thread: finding and hooking TLS libraries (ELF parsing, /proc scans, attaches).
+
+        These take from milliseconds to seconds; on the drain thread they let the ring fill up.
+        """
+        next_host_scan = time.monotonic() + HOST_RESCAN_EVERY
+        while True:
+            now = time.monotonic()
+            wake = min(next_host_scan, self._rescans[0][0] if self._rescans else next_host_scan)
+            try:
+                item = self._execs.get(timeout=max(0.0, wake - now))
+            except queue.Empty:
+                item = ()
+            if item is None:
+                return  # stop()
+            try:
+                if item:
+                    self._follow_exec(*item)
+                now = time.monotonic()
+                self._service_rescans(now)
+                if now >= next_host_scan:
+                    for t in self.targets.scan_host(linker_cache=False):
+                        self._attach(t)
+                    next_host_scan = time.monotonic() + HOST_RESCAN_EVERY
+            except Exception as e:  # one bad binary must not end the hooking of new ones
+                self.internal_errors += 1
+                self.opts.log(f"llmspy-tui: error while looking for TLS libraries: "
+                              f"{type(e).__name__}: {e}")
 
     def _flush(self) -> None:
         if self._pending:
@@ -162,25 +197,27 @@ class LiveCapture:
             self._announced.add(pid)
             self._pending.append(ProcessSeen(ts, self.procs.get(pid, thread_comm)))
 
-    def _on_record(self, raw: bytes) -> None:
+    def _on_record(self, buf, off: int, size: int) -> None:
         # Runs inside bcc's ctypes callback, where an exception would only be printed and the
         # record dropped: count it and say so once per kind of error instead.
         try:
-            self._handle_record(raw)
+            self._handle_record(buf, off, size)
         except Exception as e:
             self.internal_errors += 1
             if self.internal_errors == 1 or self.internal_errors % 1000 == 0:
                 self.opts.log(f"llmspy-tui: internal error handling a record ({self.internal_errors} "
                               f"so far): {type(e).__name__}: {e}")
 
-    def _handle_record(self, raw: bytes) -> None:
-        ts, pid_tgid, conn, offset, total, seq, length, kind, d, chunk, lost, comm = HDR.unpack_from(raw)
+    def _handle_record(self, buf, off: int, size: int) -> None:
+        ts, pid_tgid, conn, offset, total, seq, length, kind, d, chunk, lost, comm = HDR.unpack_from(buf, off)
+        length = max(0, min(length, size - HDR_SIZE))
+        body = off + HDR_SIZE
         pid, tid = pid_tgid >> 32, pid_tgid & 0xFFFFFFFF
         ts += self._clock_offset
         tcomm = comm.split(b"\0", 1)[0].decode("utf-8", "replace")
         if kind in (KIND_DATA, KIND_TRUNCATED, KIND_LOST):
             self._announce(pid, ts, tcomm)
-            data = raw[HDR_SIZE : HDR_SIZE + length] if kind == KIND_DATA else b""
+            data = buf[body : body + length] if kind == KIND_DATA else b""
             self._pending.append(
                 ChunkEvent(ts, pid, tid, conn, DIR_NAMES[d & 1], seq, offset, total, data,
                            chunk, lost if kind != KIND_DATA else 0, kind == KIND_TRUNCATED, tcomm)
@@ -188,7 +225,7 @@ class LiveCapture:
         elif kind == KIND_SSL_FREE:
             self._pending.append(ConnClosed(ts, pid, conn))
         elif kind == KIND_EXEC:
-            filename = raw[HDR_SIZE : HDR_SIZE + length].split(b"\0", 1)[0].decode("utf-8", "replace")
+            filename = buf[body : body + length].split(b"\0", 1)[0].decode("utf-8", "replace")
             self._on_exec(ts, pid, filename, tcomm)
         elif kind == KIND_EXIT:
             self._pending.append(ProcessExit(ts, pid))
@@ -207,6 +244,9 @@ class LiveCapture:
                 self.prog.allow(pid, inherit=True)
             elif pid not in self.opts.pids:
                 self.prog.disallow(pid)
+        self._execs.put((ts, pid, filename))
+
+    def _follow_exec(self, ts: int, pid: int, filename: str) -> None:
         # A new executable may export SSL_write itself (Node does): hook it right away.
         new = self.targets.scan_process(pid)
         if not os.path.exists(f"/proc/{pid}/exe") and filename.startswith("/"):
@@ -231,6 +271,9 @@ class LiveCapture:
     # -- shutdown ------------------------------------------------------------------------
     def stop(self) -> None:
         self._stop.set()
+        self._execs.put(None)
+        if self._scanner is not None:
+            self._scanner.join(timeout=10)
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self.prog is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
 import platform
 from dataclasses import dataclass, field
@@ -170,7 +171,8 @@ class BpfProgram:
             pass
 
     # -- data ----------------------------------------------------------------------------
-    def open_ring(self, callback: Callable[[bytes], None]) -> None:
+    def open_ring(self, callback: Callable[[bytes | mmap.mmap, int, int], None]) -> None:
+        """`callback(buffer, offset, length)` gets each record where it lies (no extra copy)."""
         self._callback = callback
         self._reader = None
         if platform.machine() == "x86_64":
@@ -181,17 +183,18 @@ class BpfProgram:
                 self._reader = None  # fall back to bcc's consumer
 
         def _cb(_ctx, data, size):
-            callback(ctypes.string_at(data, size))
+            callback(ctypes.string_at(data, size), 0, size)
             return 0
 
         self._ring_cb = _cb  # keep a reference: bcc holds only a C pointer
         self.bpf["events"].open_ring_buffer(_cb)
 
-    def consume(self) -> None:
+    def consume(self) -> bool:
+        """Read a bounded batch of records; True when the ring may hold more right now."""
         if self._reader is not None:
-            self._reader.drain(self._callback)
-        else:
-            self.bpf.ring_buffer_consume()
+            return self._reader.drain(self._callback)
+        self.bpf.ring_buffer_consume()
+        return False
 
     def counters(self) -> dict[str, int]:
         table = self.bpf["counters"]

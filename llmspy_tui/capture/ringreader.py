@@ -25,6 +25,8 @@ _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
 # Hand ring space back to the kernel at least this often during one long drain.
 RELEASE_EVERY = 4 << 20
+# At most this much per drain() call: the batch it makes is handed on before the next read.
+MAX_DRAIN = 16 << 20
 
 
 class RingReader:
@@ -36,35 +38,37 @@ class RingReader:
                               offset=self.page)
         self.cons = _U64.unpack_from(self.cons_map, 0)[0]
 
-    def drain(self, handle: Callable[[bytes], None]) -> int:
-        """Hand every committed record to `handle` in order; returns how many."""
+    def drain(self, handle: Callable[[mmap.mmap, int, int], None], max_bytes: int = MAX_DRAIN) -> bool:
+        """Hand committed records to `handle(buffer, offset, length)` in order; True when more
+        may be waiting. The handler copies what it keeps: the space is reused once we return.
+
+        Bounded on purpose: it stops at the producer position it read on entry, and after
+        `max_bytes`, so one call never runs for long under sustained load and the caller can
+        hand each batch on before reading the next.
+        """
         data, page, mask = self.data, self.page, self.mask
-        cons = self.cons
-        released = cons
-        n = 0
-        while True:
-            prod = _U64.unpack_from(data, 0)[0]
-            if cons >= prod:
-                break  # drained: whatever arrives now is for the next call
-            while cons < prod:
-                off = page + (cons & mask)
-                hdr = _U32.unpack_from(data, off)[0]
-                if hdr & BUSY:
-                    break  # reserved but not committed yet: stop here, keep the order
-                length = hdr & ~(BUSY | DISCARD) & 0xFFFFFFFF
-                if not hdr & DISCARD:
-                    handle(data[off + HDR : off + HDR + length])
-                    n += 1
-                cons += (length + HDR + 7) & ~7
-                if cons - released >= RELEASE_EVERY:
-                    _U64.pack_into(self.cons_map, 0, cons)
-                    released = cons
-            if cons < prod:
-                break
+        cons = start = released = self.cons
+        prod = _U64.unpack_from(data, 0)[0]
+        limit = min(prod, start + max_bytes)
+        more = False
+        while cons < limit:
+            off = page + (cons & mask)
+            hdr = _U32.unpack_from(data, off)[0]
+            if hdr & BUSY:
+                break  # reserved but not committed yet: stop here, keep the order
+            length = hdr & ~(BUSY | DISCARD) & 0xFFFFFFFF
+            if not hdr & DISCARD:
+                handle(data, off + HDR, length)
+            cons += (length + HDR + 7) & ~7
+            if cons - released >= RELEASE_EVERY:
+                _U64.pack_into(self.cons_map, 0, cons)
+                released = cons
+        else:
+            more = cons < prod
         if cons != released:
             _U64.pack_into(self.cons_map, 0, cons)
         self.cons = cons
-        return n
+        return more
 
     def close(self) -> None:
         for m in (self.data, self.cons_map):

@@ -96,13 +96,17 @@ def default_bin_dirs() -> list[str]:
 def mapped_ssl_objects(pid: int, proc: str = "/proc") -> list[str]:
     """Mapped files with "ssl" in their name (libssl and the like), as paths reachable through its root."""
     try:
-        with open(f"{proc}/{pid}/maps", "r", errors="replace") as f:
-            lines = f.readlines()
+        with open(f"{proc}/{pid}/maps", "rb") as f:
+            raw = f.read()
     except OSError:
         return []
+    if b"ssl" not in raw.lower():
+        return []  # the common case, decided without splitting thousands of lines
     found: list[str] = []
     seen: set[str] = set()
-    for line in lines:
+    for line in raw.decode("utf-8", "replace").splitlines():
+        if "ssl" not in line.lower():
+            continue
         parts = line.split(maxsplit=5)
         if len(parts) < 6:
             continue
