@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "LLM server or proxy); by default only what processes send out is copied")
     p.add_argument("--ring-mb", type=int, default=64, metavar="MB",
                    help="BPF ring buffer size in MiB (default 64)")
+    p.add_argument("--keep", type=parse_size, default=None, metavar="SIZE",
+                   help="request and response bodies the full-screen monitor keeps in memory; past it "
+                   "the oldest calls are dropped from the lists (totals keep counting them; default 64M)")
     p.add_argument("--record", metavar="FILE", help="also write everything captured to FILE (mode 0600)")
     p.add_argument("--replay", metavar="FILE", help="read a recording instead of capturing (no root needed)")
     p.add_argument("--demo", action="store_true",
@@ -159,7 +162,7 @@ def _full_screen(args) -> int:
     else:
         source = _live_source(args)
     return run_monitor(source, theme=args.theme, show_secrets=args.show_secrets,
-                       pids=tuple(args.pid), comms=tuple(args.comm), log=_log)
+                       pids=tuple(args.pid), comms=tuple(args.comm), log=_log, keep_bytes=args.keep)
 
 
 def _replay(args, printer) -> int:

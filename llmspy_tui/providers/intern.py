@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from .model import Message, ToolCall
 
-_MAX = 1 << 16
-_MAX_TEXT = 64 << 20  # characters of message text held by the table
+_MAX = 1 << 14
+_MAX_TEXT = 16 << 20  # characters of message text held by the table (kept alive after eviction)
 _messages: dict[tuple, Message] = {}
 _calls: dict[tuple[str, str, str], ToolCall] = {}
 _text = 0

@@ -17,6 +17,7 @@ from ..providers.events import Exchange, ExchangeFinished, ExchangeProgress, Exc
 from ..providers.model import NO_USAGE, LlmResponse, ToolCall
 from .tally import ZERO, Contribution, Tally
 from .threads import Threader
+from .trim import release_free_memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +138,15 @@ def _title(x: Exchange) -> str:
     return f"{x.method} {x.path}"[:80]
 
 
+# Default bounds: the bodies dominate the monitor's memory (their parsed messages come second),
+# so the body budget is what keeps a long session within a couple of hundred MB.
+DEFAULT_MAX_EXCHANGES = 10_000
+DEFAULT_MAX_BODY_BYTES = 64 << 20
+
+
 class Store:
-    def __init__(self, max_exchanges: int = 10_000, max_body_bytes: int = 512 << 20) -> None:
+    def __init__(self, max_exchanges: int = DEFAULT_MAX_EXCHANGES,
+                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.max_exchanges = max_exchanges
         self.max_body_bytes = max_body_bytes
         self._lock = threading.Lock()
@@ -149,6 +157,9 @@ class Store:
         self._total = Tally()
         self._threads = Threader()
         self._body_bytes = 0
+        # body bytes evicted since the last snapshot, and before it: see snapshot()
+        self._freed = 0
+        self._freed_seen = 0
         self._version = 0
         self.evicted = 0
         # views handed out by snapshot(), rebuilt only for what changed since the last one
@@ -324,6 +335,7 @@ class Store:
             self._xviews.pop(xid, None)
             self._dirty_x.pop(xid, None)
             self._body_bytes -= r.size
+            self._freed += r.size
             self.evicted += 1
             c = self._conversations.get(r.conv) if r.conv else None
             if c is None:
@@ -350,7 +362,14 @@ class Store:
         return self._total.calls
 
     def snapshot(self) -> Snapshot:
+        # Evicted calls stay alive while the reader holds the snapshot before this one; by now
+        # those evicted before it was taken are free. Give that memory back to the system.
+        if self._freed_seen >= max(self.max_body_bytes // 16, 1 << 20):
+            self._freed_seen = 0
+            release_free_memory()
         with self._lock:
+            self._freed_seen += self._freed
+            self._freed = 0
             procs = tuple(
                 ProcessView(pid, p.info.comm, p.info.exe, p.info.cmdline, p.exited, tuple(p.conversations),
                             p.other_http, p.tally.copy(), tuple(p.providers), tuple(p.models), p.last_ts,

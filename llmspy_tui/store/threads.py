@@ -19,7 +19,7 @@ import orjson
 
 from ..providers.model import LlmRequest, LlmResponse, Message
 
-_MAX_KEYS = 100_000
+_MAX_KEYS = 20_000  # per map: a conversation is found through its latest call, so twice the store's call bound is plenty
 _MAX_PENDING = 10_000  # chains of calls in flight
 
 
@@ -32,10 +32,10 @@ def _canon_args(args: str) -> str:
 
 
 _parts: dict[int, tuple[Message, int]] = {}  # id(message) -> (message, hash of its part of a link)
-_PARTS_MAX = 1 << 14
+_PARTS_MAX = 1 << 13
 
 
-def _part(m: Message) -> int:
+def _part(m: Message, cache: bool = True) -> int:
     """What a message adds to a link: its role, text, tool calls by name and canonical
     arguments, and the call a tool result answers. Kept per message object: requests repeat
     the history, and the provider layer hands equal messages over as one object."""
@@ -44,15 +44,17 @@ def _part(m: Message) -> int:
         return got[1]
     calls = tuple([(c.name, _canon_args(c.arguments)) for c in m.tool_calls]) if m.tool_calls else ()
     h = hash((m.role, m.text.strip(), calls, m.tool_call_id if m.role == "tool" else ""))
+    if not cache:
+        return h
     if len(_parts) >= _PARTS_MAX:
         _parts.clear()
     _parts[id(m)] = (m, h)
     return h
 
 
-def _extend(h: int, m: Message) -> int:
+def _extend(h: int, m: Message, cache: bool = True) -> int:
     """The next link: the history so far, then this message."""
-    return hash((h, _part(m)))
+    return hash((h, _part(m, cache)))
 
 
 def chain(req: LlmRequest) -> list[int]:
@@ -116,7 +118,8 @@ class Threader:
         _put(self._after_request, (pid, links[-1]), conv)
         if resp.text or resp.tool_calls:
             reply = Message("assistant", resp.text, resp.tool_calls)
-            _put(self._after_reply, (pid, _extend(links[-1], reply)), conv)
+            # a one-off object: caching its part would keep every reply's text alive
+            _put(self._after_reply, (pid, _extend(links[-1], reply, cache=False)), conv)
 
 
 def _put(d: OrderedDict, key, value) -> None:

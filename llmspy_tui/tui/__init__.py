@@ -6,13 +6,14 @@ from typing import Callable
 
 
 def run_monitor(source, *, theme: str | None, show_secrets: bool, pids: tuple[int, ...],
-                comms: tuple[str, ...], log: Callable[[str], None]) -> int:
+                comms: tuple[str, ...], log: Callable[[str], None], keep_bytes: int | None = None) -> int:
     """Start the source (probes attach before the screen takes over, so their errors print
     plainly), run the app, then stop the capture and report what it counted."""
     from ..errors import UserError
     from .app import MonitorApp
 
-    app = MonitorApp(source, theme=theme, show_secrets=show_secrets, pids=pids, comms=comms)
+    app = MonitorApp(source, theme=theme, show_secrets=show_secrets, pids=pids, comms=comms,
+                     keep_bytes=keep_bytes)
     live = source.label == "live"
     summary = ""
     try:

@@ -81,10 +81,11 @@ class MonitorApp(App[int]):
 
     def __init__(self, source, *, pipeline: Pipeline | None = None, theme: str | None = None,
                  show_secrets: bool = False, pids: tuple[int, ...] = (), comms: tuple[str, ...] = (),
-                 tick: float = TICK_S) -> None:
+                 tick: float = TICK_S, keep_bytes: int | None = None) -> None:
         super().__init__()
         self.source = source
-        self.pipeline = pipeline or Pipeline(Store(), live=True, show_secrets=show_secrets, pids=pids, comms=comms)
+        store = Store(max_body_bytes=keep_bytes) if keep_bytes else Store()
+        self.pipeline = pipeline or Pipeline(store, live=True, show_secrets=show_secrets, pids=pids, comms=comms)
         self.store = self.pipeline.store
         self.show_secrets = show_secrets
         self.snapshot: Snapshot | None = None
