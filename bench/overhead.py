@@ -8,6 +8,13 @@ The client (Python http.client, keep-alive, TCP_NODELAY) POSTs a 2 KB chat promp
 system OpenSSL, so both are traced. Runs alternate without / with the monitor (ABBA order, so
 warm-up and drift fall on both sides); the ratio of the median request rates is printed, with
 the monitor's own CPU use and its loss counters.
+
+Both arms run with one SCHED_IDLE busy loop per CPU (--no-keep-awake turns them off). On a VM a
+ping-pong loop spends much of its time waking halted vCPUs (measured here: 1100 req/s alone,
+3000 with an idle-priority spinner beside it), and then a monitor that keeps a CPU busy makes
+the traced loop *faster*, which says nothing about its cost. SCHED_IDLE tasks run only when
+nothing else wants the CPU, so the loop, the server and the monitor still get every cycle they
+ask for: what the monitor takes from the loop is what is measured.
 """
 
 from __future__ import annotations
@@ -71,6 +78,14 @@ def serve(port_file: str, cert: str, key: str) -> None:
         threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
 
+SPIN = "import os\nos.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\nwhile True: pass\n"
+
+
+def keep_awake() -> list[subprocess.Popen]:
+    """One SCHED_IDLE busy loop per CPU (see the module's docstring)."""
+    return [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(os.cpu_count() or 1)]
+
+
 def client_rate(port: int, cert: str, seconds: float) -> float:
     """Requests per second of one keep-alive connection, in a fresh process (as an agent is)."""
     code = f"""
@@ -92,9 +107,9 @@ print(n / (time.monotonic() - t0))
 
 
 class LiveMonitor:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, extra: list[str]) -> None:
         self.err = workdir / "monitor.err"
-        self.proc = subprocess.Popen([sys.executable, "-m", "llmspy_tui", "--headless"], cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, "-m", "llmspy_tui", "--headless", *extra], cwd=ROOT,
                                      stdout=subprocess.DEVNULL, stderr=open(self.err, "wb"))
         deadline = time.monotonic() + 120
         while b"Tracing" not in self.err.read_bytes():
@@ -120,6 +135,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--pairs", type=int, default=4)
+    ap.add_argument("--monitor-args", default="", metavar="ARGS",
+                    help="extra monitor options, e.g. '-p 1' to measure the probes alone (nothing is copied)")
+    ap.add_argument("--no-keep-awake", action="store_true",
+                    help="no idle-priority spinners (the VM's vCPU wake-ups then dominate both arms)")
     ap.add_argument("--serve", nargs=3, metavar=("PORT_FILE", "CERT", "KEY"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -134,6 +153,7 @@ def main() -> int:
     cert, key = make_cert(work)
     port_file = work / "port"
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port_file), str(cert), str(key)])
+    spinners = [] if args.no_keep_awake else keep_awake()
     try:
         while not port_file.exists() or not port_file.read_text():
             time.sleep(0.05)
@@ -143,7 +163,7 @@ def main() -> int:
         order = [False, True, True, False] * ((args.pairs + 1) // 2)
         for monitored in order[: 2 * args.pairs]:
             if monitored:
-                mon = LiveMonitor(work)
+                mon = LiveMonitor(work, args.monitor_args.split())
                 with_.append(client_rate(port, str(cert), args.seconds))
                 cpu, summary = mon.stop()
                 cpus.append(cpu)
@@ -153,7 +173,8 @@ def main() -> int:
         a, b = statistics.median(without), statistics.median(with_)
         ratio = b / a
         print(f"request loop: {len(PROMPT)} B prompt, {len(REPLY)} B reply, keep-alive, TCP_NODELAY; "
-              f"{args.pairs} pairs of {args.seconds:g} s runs, ABBA order")
+              f"{args.pairs} pairs of {args.seconds:g} s runs, ABBA order; "
+              + ("no spinners" if args.no_keep_awake else f"{len(spinners)} SCHED_IDLE spinners keep the vCPUs awake"))
         print(f"without monitor: {' '.join(f'{x:.0f}' for x in without)} req/s (median {a:.0f})")
         print(f"with monitor:    {' '.join(f'{x:.0f}' for x in with_)} req/s (median {b:.0f})")
         cpu = statistics.median(cpus) * 100
@@ -166,6 +187,8 @@ def main() -> int:
             "summary": f"{a:.0f} -> {b:.0f} req/s (median of {args.pairs}); monitor CPU {cpu:.0f}% of a core"}))
     finally:
         server.kill()
+        for s in spinners:
+            s.kill()
     return 0
 
 

@@ -201,7 +201,10 @@ static __always_inline void emit_chunks(struct rec_t *r) {
             r->h.lost = len;
             sz = sizeof(struct rec_hdr);
         }
-        if (events.ringbuf_output(r, sz & (4 * CHUNK_SIZE - 1), RB_FLAGS) != 0) {
+        // One retry: a reservation can fail without the ring being full (it takes a lock
+        // that gives up under contention); a full ring fails twice and is counted.
+        if (events.ringbuf_output(r, sz & (4 * CHUNK_SIZE - 1), RB_FLAGS) != 0 &&
+            events.ringbuf_output(r, sz & (4 * CHUNK_SIZE - 1), RB_FLAGS) != 0) {
             rb_fail += 1;
             rb_fail_bytes += r->h.len;
         } else {

@@ -54,7 +54,8 @@ class QueueSource:
 
 
 async def settle(pilot, app: MonitorApp, timeout: float = 10.0) -> None:
-    """Until the feed is idle and the timer has shown what the store holds."""
+    """Until the feed is idle and the timer has shown what the store holds (lists included:
+    their bodies follow at most twice a second, see MonitorScreen.BODY_EVERY)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if isinstance(app.source, ReplaySource) and not app.fed.is_set():
@@ -62,10 +63,15 @@ async def settle(pilot, app: MonitorApp, timeout: float = 10.0) -> None:
             continue
         if app.snapshot is not None and app.snapshot.version == app.store.version:
             await pilot.pause(0.05)
-            if app.snapshot.version == app.store.version:
+            if app.snapshot.version == app.store.version and body_current(app):
                 return
         await pilot.pause(0.05)
     raise AssertionError("the UI did not catch up with the store")
+
+
+def body_current(app: MonitorApp) -> bool:
+    """No deferred list update is pending on the current screen."""
+    return getattr(app.screen, "_body_timer", None) is None
 
 
 def table_keys(app: MonitorApp) -> list[str]:

@@ -139,7 +139,7 @@ class MonitorApp(App[int]):
         keys = ("streaming", "error", "warning", "success", "accent", "primary", *ROLE_VARIABLES)
         self.palette = {k: v.get(k, "default") for k in keys}
         if self.snapshot is not None:
-            self._show(self.snapshot)
+            self._show(self.snapshot, force=True)
 
     @work(thread=True, exclusive=True, name="capture feed", exit_on_error=False)
     def _feed(self) -> None:
@@ -179,7 +179,7 @@ class MonitorApp(App[int]):
             self.call_from_thread(self.notify, msg, timeout=8)
 
     # -- the timer ------------------------------------------------------------------------------
-    def _tick(self) -> None:
+    def _tick(self, force: bool = False) -> None:
         now = time.monotonic()
         version = self.store.version
         if self.paused:
@@ -201,7 +201,7 @@ class MonitorApp(App[int]):
         self.snapshot = snap
         self._shown_version = snap.version
         self._last_show = now
-        self._show(snap)
+        self._show(snap, force)
 
     @staticmethod
     def _freeze_old_objects() -> None:
@@ -214,8 +214,9 @@ class MonitorApp(App[int]):
         gc.collect(1)
         gc.freeze()
 
-    def _show(self, snap: Snapshot) -> None:
-        self._on_screen(lambda screen: screen.show(snap))
+    def _show(self, snap: Snapshot, force: bool = False) -> None:
+        """On the current screen; `force` for what the user just did (no deferring the body)."""
+        self._on_screen(lambda screen: screen.show(snap, force))
 
     def _on_screen(self, update) -> None:
         screen = self.screen
@@ -290,13 +291,14 @@ class MonitorApp(App[int]):
             self.notify("Display paused; capture continues. Space resumes.", timeout=3)
         else:
             self._shown_version = -1
-            self._tick()
+            self._show_header()  # the badge goes at once; the lists catch up just after that frame
+            self.call_after_refresh(self._tick, True)
 
     def action_follow(self) -> None:
         self.follow = not self.follow
         self.notify("Following the newest call" if self.follow else "Stopped following", timeout=2)
         if self.snapshot is not None:
-            self._show(self.snapshot)
+            self._show(self.snapshot, force=True)
 
     def action_next_theme(self) -> None:
         names = self._theme_names

@@ -8,6 +8,7 @@ only when its membership or order changes, and the cursor stays on the same key.
 from __future__ import annotations
 
 import heapq
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
@@ -16,6 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
 from ..store import Snapshot
 from .widgets import FilterInput, TotalsBar, matches
@@ -46,13 +48,52 @@ class Row:
 
 
 class ListTable(DataTable):
-    """A DataTable whose Enter is labelled for what it does here: open the row."""
+    """A DataTable whose Enter is labelled for what it does here (open the row), and where a
+    changed cell redraws its own row only.
+
+    DataTable.update_cell bumps one counter that is part of every cached rendering, so a single
+    changed cell makes every visible cell render again (about 0.4 ms each, on the UI thread):
+    with rows changing on every tick, a key press then waited behind a whole-table redraw.
+    Here only the changed rows' cached renderings are dropped, just before the next draw.
+    """
 
     BINDINGS = [
         Binding("enter", "select_cursor", "Open"),
         Binding("home,g", "first_row", "First", show=False),
         Binding("end,G", "last_row", "Last", show=False),
     ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._stale_rows: set[RowKey] = set()
+
+    def update_cell(self, row_key: RowKey | str, column_key: ColumnKey | str, value: object, *,
+                    update_width: bool = False) -> None:
+        if update_width:  # column widths may change: DataTable's own way
+            super().update_cell(row_key, column_key, value, update_width=True)
+            return
+        row_key = RowKey(row_key) if isinstance(row_key, str) else row_key
+        column_key = ColumnKey(column_key) if isinstance(column_key, str) else column_key
+        if row_key not in self._row_locations or column_key not in self._column_locations:
+            raise CellDoesNotExist(f"No cell exists for row_key={row_key!r}, column_key={column_key!r}.")
+        self._data[row_key][column_key] = value
+        self._stale_rows.add(row_key)
+        self.refresh()
+
+    def _drop_stale_rows(self) -> None:
+        stale, self._stale_rows = self._stale_rows, set()
+        for cache in (self._cell_render_cache, self._row_render_cache):
+            for k in [k for k in cache.keys() if k[0] in stale]:
+                cache.discard(k)
+        indexes = {self._row_locations.get(k) for k in stale}
+        for k in [k for k in self._row_renderable_cache.keys() if k[1] in indexes]:
+            self._row_renderable_cache.discard(k)
+        self._line_cache.clear()  # keyed by screen line: cheap to rebuild from the row cache
+
+    def render_line(self, y: int):
+        if self._stale_rows:
+            self._drop_stale_rows()
+        return super().render_line(y)
 
     def action_first_row(self) -> None:
         if self.row_count:
@@ -67,6 +108,12 @@ class MonitorScreen(Screen):
     """A screen the app feeds snapshots to."""
 
     app: MonitorApp
+    # Least time between two updates of the body from the timer (the header follows every
+    # tick). Lists redraw every changed row, tens of ms of the UI thread once calls stream in;
+    # at most twice a second leaves that time to key presses. What the user does shows at once.
+    BODY_EVERY: ClassVar[float] = 0.0
+    _body_at = 0.0
+    _body_timer = None
 
     def compose(self) -> ComposeResult:
         yield TotalsBar()
@@ -91,20 +138,37 @@ class MonitorScreen(Screen):
 
     def refresh_from_app(self) -> None:
         if self.app.snapshot is not None:
-            self.show(self.app.snapshot)
+            self.show(self.app.snapshot, force=True)
 
-    def show(self, snap: Snapshot) -> None:
+    def show(self, snap: Snapshot, force: bool = False) -> None:
         if not self.ready:
             return
         self.query_one(TotalsBar).show(*self.app.header())
+        wait = self._body_at + self.BODY_EVERY - time.monotonic()
+        if wait > 0 and not force:
+            if self._body_timer is None:  # the latest snapshot still shows, a little later
+                self._body_timer = self.set_timer(wait, self._deferred_body)
+            return
+        self._body_at = time.monotonic()
         self.show_body(snap)  # first: the crumb says what the body now shows
         self.query_one("#crumb", Static).update(Text(self.crumb(), no_wrap=True, overflow="ellipsis"))
+
+    def _deferred_body(self) -> None:
+        self._body_timer = None
+        if self.is_attached and self.app.snapshot is not None:
+            self.show(self.app.snapshot)
 
     def show_body(self, snap: Snapshot) -> None:
         """Subclasses: update the body from a snapshot."""
 
 
+def _slot(i: int) -> str:
+    """The table's row key for position i (rows are positions: see ListScreen.show_body)."""
+    return f"#{i}"
+
+
 class ListScreen(MonitorScreen):
+    BODY_EVERY = 0.5
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
     DEFAULT_SORT: ClassVar[tuple[int, bool]] = (0, False)  # column index, descending
     KEY_IS_PID: ClassVar[bool] = False  # rows are processes: a numeric filter matches the pid
@@ -119,7 +183,7 @@ class ListScreen(MonitorScreen):
         self.sort_col, self.sort_desc = self.DEFAULT_SORT
         self.filter_text = ""
         self._keys: list[str] = []
-        self._cells: dict[str, tuple] = {}
+        self._cells: list[tuple] = []  # what each slot (table row) shows, in order
         self._flex_width = 30
         self._visible: list[int] = list(range(len(self.COLUMNS)))
         self._row_cache: dict[str, tuple[object, tuple, Row]] = {}
@@ -166,7 +230,7 @@ class ListScreen(MonitorScreen):
             label = c.label + (" ▼" if self.sort_desc else " ▲") * (i == self.sort_col)
             table.add_column(Text(label, justify="right" if c.numeric else "left"), key=c.key,
                              width=self._flex_width if c.flex else c.width)
-        self._keys, self._cells = [], {}
+        self._keys, self._cells = [], []
 
     # -- content --------------------------------------------------------------------------------
     def rows(self, snap: Snapshot) -> list[Row]:
@@ -214,31 +278,29 @@ class ListScreen(MonitorScreen):
         keys = [r.key for r in rows]
         table = self.table
         cursor = self.cursor_key()
-        new_keys = set(keys)
-        kept = [k for k in self._keys if k in new_keys]
-        n = len(kept)
-        # same order, and few rows left (each removal costs the whole table): update in place
-        if keys[:n] == kept and len(self._keys) - n <= 20:
-            if n < len(self._keys):
-                for k in self._keys:
-                    if k not in new_keys:
-                        table.remove_row(k)
-            for r in rows[:n]:
-                old = self._cells[r.key]
-                if old != r.cells:
-                    for c, a, b in zip(columns, old, r.cells, strict=True):
-                        if a != b:
-                            table.update_cell(r.key, c.key, b)
-            for r in rows[n:]:
-                table.add_row(*r.cells, key=r.key)
-        else:
+        # The table's rows are positions ("slots"), not records: when the order changes (a sort
+        # by activity or cost reorders on every tick) only the cells that differ at each
+        # position are updated, and ListTable redraws just those rows. Re-adding every row
+        # would redraw the whole table on each tick and keep key presses waiting.
+        old_cells = self._cells
+        if len(old_cells) - len(rows) > 20:  # each removal costs the whole table: start afresh
             table.clear()
-            for r in rows:
-                table.add_row(*r.cells, key=r.key)
-        if cursor in new_keys and table.cursor_row != keys.index(cursor):
-            table.move_cursor(row=keys.index(cursor), animate=False)  # the cursor stays on its row
+            old_cells = []
+        for i in range(min(len(old_cells), len(rows))):
+            old, new = old_cells[i], rows[i].cells
+            if old != new:
+                slot = _slot(i)
+                for c, a, b in zip(columns, old, new, strict=True):
+                    if a != b:
+                        table.update_cell(slot, c.key, b)
+        for i in range(len(old_cells), len(rows)):
+            table.add_row(*rows[i].cells, key=_slot(i))
+        for i in range(len(old_cells) - 1, len(rows) - 1, -1):
+            table.remove_row(_slot(i))
+        if cursor in keys and table.cursor_row != keys.index(cursor):
+            table.move_cursor(row=keys.index(cursor), animate=False)  # the cursor stays on its record
         self._keys = keys
-        self._cells = {r.key: r.cells for r in rows}
+        self._cells = [r.cells for r in rows]
         if self.app.follow and rows:
             newest = max(rows, key=lambda r: r.ts)
             table.move_cursor(row=keys.index(newest.key), animate=False)
@@ -246,6 +308,19 @@ class ListScreen(MonitorScreen):
 
     def on_list_shown(self, rows: list[Row]) -> None:
         """Subclasses: e.g. say why a list is empty."""
+
+    _refresh_queued = False
+
+    def _refresh_soon(self) -> None:
+        """Re-list right after the next frame: the keystroke shows first (redrawing a list that
+        changed takes tens of ms), and a burst of keystrokes re-lists once."""
+        if not self._refresh_queued:
+            self._refresh_queued = True
+            self.call_after_refresh(self._refresh_now)
+
+    def _refresh_now(self) -> None:
+        self._refresh_queued = False
+        self.refresh_from_app()
 
     def cursor_key(self) -> str | None:
         table = self.table
@@ -256,8 +331,8 @@ class ListScreen(MonitorScreen):
     # -- actions --------------------------------------------------------------------------------
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        if event.row_key.value is not None:
-            self.open(event.row_key.value)
+        if 0 <= event.cursor_row < len(self._keys):
+            self.open(self._keys[event.cursor_row])
 
     def action_open(self) -> None:
         key = self.cursor_key()
@@ -286,13 +361,13 @@ class ListScreen(MonitorScreen):
             self._cut_ts = None
             f.remove_class("-shown")
         self.table.focus()
-        self.refresh_from_app()
+        self._refresh_soon()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if isinstance(event.input, FilterInput):
             self.filter_text = event.value
             self._cut_ts = None
-            self.refresh_from_app()
+            self._refresh_soon()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if isinstance(event.input, FilterInput):

@@ -54,6 +54,10 @@ def _interesting_call(app, conv: str) -> str:
 
 async def _select(pilot, key: str) -> None:
     screen = pilot.app.screen
+    for _ in range(60):  # a list's body follows the store at most twice a second
+        if key in screen._keys:
+            break
+        await pilot.pause(0.05)
     screen.table.move_cursor(row=screen._keys.index(key))
     await pilot.press("enter")
     await pilot.pause(0.3)
