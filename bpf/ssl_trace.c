@@ -36,7 +36,10 @@
 #define CNT_NESTED 8           // nested SSL_* calls ignored (one library variant calling another)
 #define CNT_STASH_FAIL 9       // entry arguments could not be stashed (map full)
 #define CNT_SKIPPED 10         // calls on connections marked not interesting (not copied)
-#define CNT_MAX 11
+#define RETRY_FAST_NS 1000000  // a failed reservation that took less than this is retried
+#define CNT_RB_RETRIED 11      // ring buffer outputs that failed, then succeeded on a retry
+#define CNT_RB_FAIL_NS 12      // time spent in ring buffer outputs that failed for good
+#define CNT_MAX 13
 
 struct rec_hdr {
     u64 ts;          // bpf_ktime_get_ns at the call's return
@@ -175,7 +178,7 @@ static __always_inline int stash_enter(int is_read, struct pt_regs *ctx, int ex)
 static __always_inline void emit_chunks(struct rec_t *r) {
     u64 buf = r->job_buf, base = r->job_base, want = r->job_want;
     u32 first = r->job_next;
-    u64 rb_fail = 0, rb_fail_bytes = 0, rd_fail = 0, rd_fail_bytes = 0, sent = 0;
+    u64 rb_fail = 0, rb_fail_bytes = 0, rd_fail = 0, rd_fail_bytes = 0, sent = 0, retried = 0, fail_ns = 0;
 
 #pragma clang loop unroll(disable)
     for (u32 k = 0; k < CHUNKS_PER_PROG; k++) {
@@ -201,10 +204,25 @@ static __always_inline void emit_chunks(struct rec_t *r) {
             r->h.lost = len;
             sz = sizeof(struct rec_hdr);
         }
-        // One retry: a reservation can fail without the ring being full (it takes a lock
-        // that gives up under contention); a full ring fails twice and is counted.
-        if (events.ringbuf_output(r, sz & (4 * CHUNK_SIZE - 1), RB_FLAGS) != 0 &&
-            events.ringbuf_output(r, sz & (4 * CHUNK_SIZE - 1), RB_FLAGS) != 0) {
+        // Retries: since 6.15 the reservation takes a "resilient" spin lock that can give up
+        // without the ring being full (seen here: a few records an hour at 2 MB/s). A failure
+        // that came back fast is retried, up to three times; a full ring fails every time.
+        u32 osz = sz & (4 * CHUNK_SIZE - 1);
+        long rc = events.ringbuf_output(r, osz, RB_FLAGS);
+        if (rc != 0) {
+            u64 t0 = bpf_ktime_get_ns();
+            if (rc != 0 && bpf_ktime_get_ns() - t0 < RETRY_FAST_NS)
+                rc = events.ringbuf_output(r, osz, RB_FLAGS);
+            if (rc != 0 && bpf_ktime_get_ns() - t0 < RETRY_FAST_NS)
+                rc = events.ringbuf_output(r, osz, RB_FLAGS);
+            if (rc != 0 && bpf_ktime_get_ns() - t0 < RETRY_FAST_NS)
+                rc = events.ringbuf_output(r, osz, RB_FLAGS);
+            if (rc == 0)
+                retried += 1;
+            else
+                fail_ns += bpf_ktime_get_ns() - t0;
+        }
+        if (rc != 0) {
             rb_fail += 1;
             rb_fail_bytes += r->h.len;
         } else {
@@ -215,6 +233,8 @@ static __always_inline void emit_chunks(struct rec_t *r) {
     r->job_next = first + CHUNKS_PER_PROG;
     count(CNT_RB_FAIL, rb_fail);
     count(CNT_RB_FAIL_BYTES, rb_fail_bytes);
+    count(CNT_RB_RETRIED, retried);
+    count(CNT_RB_FAIL_NS, fail_ns);
     count(CNT_READ_FAIL, rd_fail);
     count(CNT_READ_FAIL_BYTES, rd_fail_bytes);
     count(CNT_BYTES, sent);

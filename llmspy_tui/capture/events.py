@@ -135,6 +135,8 @@ class Counters:
             + (f"; records dropped by internal errors: {v['internal_errors']}" if v.get("internal_errors") else "")
             + (f"; {v['skipped']} calls on inbound connections not copied (--inbound copies them)"
                if v.get("skipped") else "")
+            + (f"; {v['ringbuf_retried']} ring-buffer writes went through on a retry"
+               if v.get("ringbuf_retried") else "")
         )
 
 

@@ -32,6 +32,8 @@ COUNTER_NAMES = (
     "nested",
     "stash_fail",
     "skipped",
+    "ringbuf_retried",  # outputs that failed once and went through on a retry (nothing lost)
+    "ringbuf_fail_ns",  # time spent in outputs that failed for good
 )
 
 assert HDR_SIZE == 72
