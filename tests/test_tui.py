@@ -55,7 +55,7 @@ class QueueSource:
 
 async def settle(pilot, app: MonitorApp, timeout: float = 10.0) -> None:
     """Until the feed is idle and the timer has shown what the store holds (lists included:
-    their bodies follow at most twice a second, see MonitorScreen.BODY_EVERY)."""
+    their bodies may follow a little later, see MonitorScreen.BODY_DUTY)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if isinstance(app.source, ReplaySource) and not app.fed.is_set():

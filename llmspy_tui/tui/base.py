@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, ClassVar, NamedTuple
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
@@ -108,20 +109,30 @@ class MonitorScreen(Screen):
     """A screen the app feeds snapshots to."""
 
     app: MonitorApp
-    # Least time between two updates of the body from the timer (the header follows every
-    # tick). Lists redraw every changed row, tens of ms of the UI thread once calls stream in;
-    # at most twice a second leaves that time to key presses. What the user does shows at once.
-    BODY_EVERY: ClassVar[float] = 0.0
+    # Share of the UI thread that timer-driven body updates may take (0: every tick). The
+    # header follows every tick; a list's body is redrawn as often as its last redraw allows:
+    # a few ms when little changed (every tick), up to ~100 ms once many rows change on every
+    # tick (then about once a second). That keeps the thread free for keys; what the user does
+    # shows at once whatever the pace.
+    BODY_DUTY: ClassVar[float] = 0.0
+    BODY_EVERY_MAX: ClassVar[float] = 1.0
     _body_at = 0.0
+    _body_every = 0.0
     _body_timer = None
 
     def compose(self) -> ComposeResult:
         yield TotalsBar()
-        yield Static(id="crumb")
+        with Horizontal(id="crumbline"):
+            yield Static(id="crumb")
+            yield from self.compose_crumbline()
         yield from self.compose_body()
         yield Footer(compact=True)
 
     def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def compose_crumbline(self) -> ComposeResult:
+        """Widgets that may take the crumb's line (one line: showing them moves nothing else)."""
         yield from ()
 
     def crumb(self) -> str:
@@ -144,14 +155,22 @@ class MonitorScreen(Screen):
         if not self.ready:
             return
         self.query_one(TotalsBar).show(*self.app.header())
-        wait = self._body_at + self.BODY_EVERY - time.monotonic()
+        now = time.monotonic()
+        wait = self._body_at + self._body_every - now
         if wait > 0 and not force:
             if self._body_timer is None:  # the latest snapshot still shows, a little later
                 self._body_timer = self.set_timer(wait, self._deferred_body)
             return
-        self._body_at = time.monotonic()
+        self._body_at = now
         self.show_body(snap)  # first: the crumb says what the body now shows
         self.query_one("#crumb", Static).update(Text(self.crumb(), no_wrap=True, overflow="ellipsis"))
+        if self.BODY_DUTY:
+            self.call_after_refresh(self._body_drawn, now)
+
+    def _body_drawn(self, started: float) -> None:
+        """The body's update and the frame that drew it took this long: pace the next one."""
+        cost = time.monotonic() - started
+        self._body_every = min(self.BODY_EVERY_MAX, cost / self.BODY_DUTY)
 
     def _deferred_body(self) -> None:
         self._body_timer = None
@@ -168,7 +187,7 @@ def _slot(i: int) -> str:
 
 
 class ListScreen(MonitorScreen):
-    BODY_EVERY = 0.5
+    BODY_DUTY = 0.1
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
     DEFAULT_SORT: ClassVar[tuple[int, bool]] = (0, False)  # column index, descending
     KEY_IS_PID: ClassVar[bool] = False  # rows are processes: a numeric filter matches the pid
@@ -195,6 +214,10 @@ class ListScreen(MonitorScreen):
     def compose_body(self) -> ComposeResult:
         table = ListTable(cursor_type="row", zebra_stripes=True, id="list")
         yield table
+
+    def compose_crumbline(self) -> ComposeResult:
+        # The filter takes the crumb's line rather than a line of its own: the list keeps its
+        # size, so opening and closing the filter does not make it redraw from scratch.
         yield FilterInput()
 
     @property
@@ -351,6 +374,7 @@ class ListScreen(MonitorScreen):
     def action_filter(self) -> None:
         f = self.query_one(FilterInput)
         f.add_class("-shown")
+        self.query_one("#crumbline").add_class("-filtering")
         f.focus()
 
     def _close_filter(self, clear: bool) -> None:
@@ -360,6 +384,7 @@ class ListScreen(MonitorScreen):
             self.filter_text = ""
             self._cut_ts = None
             f.remove_class("-shown")
+            self.query_one("#crumbline").remove_class("-filtering")
         self.table.focus()
         self._refresh_soon()
 

@@ -38,7 +38,8 @@ class FilterInput(Input):
     """The `/` filter: hidden until asked for; Escape clears it, Enter keeps it and returns to the list."""
 
     DEFAULT_CSS = """
-    FilterInput { dock: bottom; display: none; border: tall $accent; height: 3; }
+    FilterInput { display: none; border: none; height: 1; padding: 0 1; width: 1fr; background: $boost; }
+    FilterInput:focus { border: none; background: $accent 25%; }
     FilterInput.-shown { display: block; }
     """
 

@@ -23,8 +23,10 @@ from llmspy_tui.tui.app import MonitorApp  # noqa: E402
 async def wait_ready(pilot) -> None:
     app = pilot.app
     deadline = time.monotonic() + 30
+    # a list's body may be drawn a little after the snapshot (MonitorScreen.BODY_DUTY)
     while time.monotonic() < deadline and not (app.fed.is_set() and app.snapshot is not None
-                                               and app.snapshot.version == app.store.version):
+                                               and app.snapshot.version == app.store.version
+                                               and getattr(app.screen, "_body_timer", None) is None):
         await pilot.pause(0.05)
     await pilot.pause(0.3)
 
