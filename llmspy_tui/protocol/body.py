@@ -116,14 +116,7 @@ class Body:
         if self._decoder is None and not self._sniff:  # as _deliver, inline: once per DATA frame
             self.decoded += len(chunk)
             self._pieces.append((chunk, ts))
-            out = self.out
-            if not self._queued:
-                self._tag = out.tag
-                if not out.coalesce:
-                    self.flush()
-                    return
-                self._queued = True
-                out.pending[self] = None
+            self._enqueue()
             return
         if self._decoder is not None:
             chunk = self._decoder.feed(chunk)
@@ -157,14 +150,19 @@ class Body:
             if self._framer is None and _SSE_SNIFF.search(chunk, 0, 4096):
                 self._framer = SseFramer()
         self._pieces.append((chunk, ts))
+        self._enqueue()
+
+    def _enqueue(self) -> None:
+        """After a piece was added: flush now, or join this batch's pending bodies (coalescing)."""
+        if self._queued:
+            return
         out = self.out
-        if not self._queued:
-            self._tag = out.tag
-            if not out.coalesce:
-                self.flush()
-                return
-            self._queued = True
-            out.pending[self] = None
+        self._tag = out.tag
+        if not out.coalesce:
+            self.flush()
+            return
+        self._queued = True
+        out.pending[self] = None
 
     def flush(self) -> None:
         """Frame the pieces held and hand them on."""

@@ -142,12 +142,16 @@ class SseFramer:
             ev = _block_event(block)
             if ev is not None:
                 out.append((ts, ev[0], ev[1], ev[2], ev[3], True, k))
+        self._keep_rest(rest)
+        return out
+
+    def _keep_rest(self, rest: bytes) -> None:
+        """Hold the unfinished event for the next feed; a partial line that is too long is dropped."""
         nl = rest.rfind(b"\n")
-        if len(rest) - nl - 1 > MAX_PENDING:  # the partial line is too long: dropped
+        if len(rest) - nl - 1 > MAX_PENDING:
             self.dropped += 1
             rest = rest[: nl + 1]
         self._pending = rest
-        return out
 
     def _feed_lf(self, data: bytes, shift: int) -> list:
         pending = self._pending
@@ -168,11 +172,7 @@ class SseFramer:
             ev = _block_event(block)
             if ev is not None:
                 out.append((end, *ev))
-        nl = rest.rfind(b"\n")
-        if len(rest) - nl - 1 > MAX_PENDING:  # the partial line is too long: dropped
-            self.dropped += 1
-            rest = rest[: nl + 1]
-        self._pending = rest
+        self._keep_rest(rest)
         return out
 
     def _to_lines(self) -> None:
