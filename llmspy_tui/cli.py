@@ -7,6 +7,7 @@ import argparse
 import re
 import signal
 import sys
+import time
 
 from . import __version__
 from .capture.loader import DEFAULT_MAX_CAPTURE
@@ -51,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also capture connections on which a traced process is the TLS server (a local "
                    "LLM server or proxy); by default only what processes send out is copied")
     p.add_argument("--ring-mb", type=int, default=64, metavar="MB",
-                   help="BPF ring buffer size in MiB (default 64)")
+                   help="BPF ring buffer size in MiB, at least 1, rounded down to a power of two (default 64)")
+    p.add_argument("--backlog", type=parse_size, default=None, metavar="SIZE",
+                   help="captured data held in memory while the parser catches up (default 256M); past it "
+                   "new data is dropped, counted and marked as lost in its stream, so memory stays bounded")
     p.add_argument("--keep", type=parse_size, default=None, metavar="SIZE",
                    help="request and response bodies the full-screen monitor keeps in memory; past it "
                    "the oldest calls are dropped from the lists (totals keep counting them; default 64M)")
@@ -72,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 class _StopRequest:
     """Set by SIGINT/SIGTERM/SIGHUP. The handler only records the request: raising from it could
-    abandon a batch half-written; the main loop stops between batches, then drains the rest."""
+    abandon a batch half-written; the main loop stops between batches, then drains the rest.
+
+    `is_set` and `wait` let a replay's pacing use it like a threading.Event (whose set() must not
+    be called from a signal handler: it takes a lock the interrupted code may hold)."""
 
     def __init__(self) -> None:
         self.reason = ""
@@ -84,6 +91,15 @@ class _StopRequest:
     def install(self) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, self)
+
+    def is_set(self) -> bool:
+        return bool(self.reason)
+
+    def wait(self, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while not self.reason and (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
+        return bool(self.reason)
 
 
 def _log(msg: str) -> None:
@@ -117,6 +133,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("llmspy-tui: --speed applies to --replay and --demo")
     if args.speed is not None and args.speed < 0:
         raise UserError("llmspy-tui: --speed must be 0 (as fast as possible) or more")
+    if args.ring_mb < 1:  # (0 or less would silently give a one-page ring that loses every chunk)
+        raise UserError("llmspy-tui: --ring-mb must be at least 1")
+    if args.backlog is not None and (args.backlog < 1 << 20 or args.replay):
+        raise UserError("llmspy-tui: --backlog applies to live capture and is at least 1M")
     if not args.headless:
         return _full_screen(args)
     if args.theme:
@@ -129,11 +149,11 @@ def run(args: argparse.Namespace) -> int:
         printer = (HttpPrinter if args.http else RawPrinter)(sys.stdout.buffer, **common)
     else:
         printer = ExchangePrinter(sys.stdout.buffer, all_http=args.all, headers=args.headers, **common)
+    stop = _StopRequest()
+    stop.install()
     if args.replay:
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-        signal.signal(signal.SIGHUP, signal.default_int_handler)
-        return _replay(args, printer)
-    return _live(args, printer)
+        return _replay(args, printer, stop)
+    return _live(args, printer, stop)
 
 
 def demo_path() -> str:
@@ -145,7 +165,7 @@ def demo_path() -> str:
 def _live_source(args):
     from .sources import LiveSource
 
-    return LiveSource(max_capture=args.max_capture, ring_mb=args.ring_mb, pids=tuple(args.pid),
+    return LiveSource(max_capture=args.max_capture, ring_mb=args.ring_mb, backlog=args.backlog, pids=tuple(args.pid),
                       comms=tuple(args.comm), record=args.record, inbound=args.inbound, log=_log)
 
 
@@ -165,35 +185,38 @@ def _full_screen(args) -> int:
                        pids=tuple(args.pid), comms=tuple(args.comm), log=_log, keep_bytes=args.keep)
 
 
-def _replay(args, printer) -> int:
+def _replay(args, printer, stop: _StopRequest) -> int:
     from .sources import ReplaySource
 
     source = ReplaySource(args.replay, args.speed or 0.0)
-    for batch in source.batches():
+    for batch in source.batches(stop):  # a signal ends it between batches: only whole lines
         printer.handle(batch)
     printer.close()
     for problem in source.problems():
         _log(f"llmspy-tui: {problem}")
+    _report_internal_errors(printer)
+    if stop.reason and not source.finished:
+        _log(f"llmspy-tui: {stop.reason}: the replay of {args.replay} stopped before its end")
     return 0
 
 
-def _live(args, printer) -> int:
+def _live(args, printer, stop: _StopRequest) -> int:
     from .capture.events import Counters
 
     source = _live_source(args)
-    stop = _StopRequest()
-    stop.install()
     summary = ""
     try:
         source.start()
         _log("Hit Ctrl-C to end.")
-        lost_reported = 0
+        lost_reported = errors_reported = 0
         for batch in source.batches(lambda: bool(stop.reason)):
             printer.handle(batch)
             for ev in batch:
                 if type(ev) is Counters and ev.lost > lost_reported:
                     _log(f"llmspy-tui: warning: events lost so far: {ev.summary()}")
                     lost_reported = ev.lost
+            if printer.internal_errors > errors_reported:
+                errors_reported = _report_internal_errors(printer, "so far")
     finally:
         def deliver(batch: list) -> None:
             try:
@@ -208,7 +231,18 @@ def _live(args, printer) -> int:
             pass
         if summary:
             _log(summary)
+        _report_internal_errors(printer)
     return 0
+
+
+def _report_internal_errors(printer, when: str = "in all") -> int:
+    """Parser failures are ours, not the traffic's; the connections they hit are marked in the
+    output, and the count goes to stderr so that they are never silent."""
+    n = printer.internal_errors
+    if n:
+        _log(f"llmspy-tui: warning: {n} internal parsing error{'s' if n != 1 else ''} {when} (a bug in "
+             "llmspy-tui; the connections affected carry a notice; please report it with the recording)")
+    return n
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from .capture.events import ChunkEvent, ConnClosed, ProcessExit, ProcessInfo, Pr
 from .pipeline import wanted
 from .protocol import ProtocolTracker
 from .protocol import events as pe
-from .redact import mask_cmdline_arg, mask_http1_secrets, redact_headers, redact_target
+from .redact import RawMasker, mask_cmdline_arg, mask_keys, mask_keys_bytes, redact_headers, redact_target
 
 
 class _Printer:
@@ -30,9 +30,19 @@ class _Printer:
     def _wanted(self, pid: int) -> bool:
         return wanted(pid, self.procs, self.pids, self.comms)
 
+    @property
+    def internal_errors(self) -> int:
+        """Input our parsers failed on (a bug of ours, never the traffic's): reported on stderr."""
+        return 0
+
     def _write(self, lines: list[bytes]) -> None:
         if lines:
-            self.out.write(b"".join(lines))
+            data = memoryview(b"".join(lines))
+            while data:
+                # A signal (Ctrl-C, SIGTERM) that interrupts a write blocked on a full pipe makes
+                # BufferedWriter.write return the part written so far: write the rest, or the
+                # output would end (or go on) with a cut line.
+                data = data[self.out.write(data):]
             self.out.flush()
             self.lines += len(lines)
 
@@ -43,6 +53,7 @@ class RawPrinter(_Printer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._described: set[int] = set()
+        self._masker = RawMasker()
 
     def close(self) -> None:
         """Nothing is held back in raw mode."""
@@ -60,11 +71,13 @@ class RawPrinter(_Printer):
                         lines.append(self._process_line(ev.ts, ev.pid))
                     lines.append(self._chunk_line(ev))
             elif t is ConnClosed:
+                self._masker.forget(ev.pid, ev.conn)
                 if self._wanted(ev.pid):
                     lines.append(self._line("close", ev.ts, ev.pid, ev.conn_id))
             elif t is ProcessExit:
                 self.procs.pop(ev.pid, None)
                 self._described.discard(ev.pid)
+                self._masker.forget_process(ev.pid)
         self._write(lines)
 
     def _line(self, kind: str, ts: int, pid: int, conn: str, **extra) -> bytes:
@@ -88,7 +101,7 @@ class RawPrinter(_Printer):
             return self._line("truncated", ev.ts, ev.pid, ev.conn_id, **common, len=ev.lost)
         if ev.lost:
             return self._line("lost", ev.ts, ev.pid, ev.conn_id, **common, len=ev.lost)
-        data = ev.data if self.show_secrets else mask_http1_secrets(ev.data)
+        data = ev.data if self.show_secrets else self._masker.mask(ev.pid, ev.conn, ev.dir, ev.offset, ev.data)
         return self._line("chunk", ev.ts, ev.pid, ev.conn_id, **common, len=len(ev.data),
                           data_b64=base64.b64encode(data).decode("ascii"))
 
@@ -127,6 +140,10 @@ class HttpPrinter(_Printer):
         """End of capture: messages still open end here, marked incomplete."""
         self._write([self._line(e) for e in self.tracker.finish(self.last_ts)])
 
+    @property
+    def internal_errors(self) -> int:
+        return self.tracker.internal_errors
+
     def _line(self, ev) -> bytes:
         info = self.procs.get(ev.pid)
         d = {"type": "", "ts": ev.ts / 1e9, "pid": ev.pid, "comm": info.comm if info else "",
@@ -144,17 +161,20 @@ class HttpPrinter(_Printer):
                      reason=ev.reason, interim=ev.interim,
                      headers=redact_headers(ev.headers, self.show_secrets), headers_known=ev.headers_known)
         elif t is pe.BodyData:
-            d.update(type="body", stream=ev.stream, side=ev.side, len=len(ev.data))
+            data = ev.data if self.show_secrets else mask_keys_bytes(ev.data)
+            d.update(type="body", stream=ev.stream, side=ev.side, len=len(data))
             try:
-                d["text"] = ev.data.decode("utf-8")
+                d["text"] = data.decode("utf-8")
             except UnicodeDecodeError:
-                d["data_b64"] = base64.b64encode(ev.data).decode("ascii")
+                d["data_b64"] = base64.b64encode(data).decode("ascii")
         elif t is pe.SseEvent:
-            d.update(type="sse", stream=ev.stream, side=ev.side, event=ev.event, data=ev.data, id=ev.id,
+            d.update(type="sse", stream=ev.stream, side=ev.side, event=ev.event,
+                     data=ev.data if self.show_secrets else mask_keys(ev.data), id=ev.id,
                      terminated=ev.terminated)
         elif t is pe.JsonItem:
+            text = ev.text if self.show_secrets else mask_keys_bytes(ev.text)
             d.update(type="json_item", stream=ev.stream, side=ev.side, framing=ev.framing,
-                     text=ev.text.decode("utf-8", "replace"))
+                     text=text.decode("utf-8", "replace"))
         elif t is pe.MessageEnd:
             d.update(type="end", stream=ev.stream, side=ev.side, complete=ev.complete, problem=ev.problem,
                      wire_bytes=ev.wire_bytes, body_bytes=ev.body_bytes,
@@ -186,6 +206,10 @@ class ExchangePrinter(_Printer):
     def close(self) -> None:
         """End of capture: exchanges still open are printed, marked incomplete."""
         self._print(self.pipeline.finish())
+
+    @property
+    def internal_errors(self) -> int:
+        return self.pipeline.internal_errors
 
     def _print(self, views) -> None:
         from .export import exchange_record

@@ -5,9 +5,12 @@ Used by the headless printer and the UI alike, live or replayed, so the two cann
 
 from __future__ import annotations
 
+import dataclasses
+
 from .capture.events import ChunkEvent, ConnClosed, Counters, ProcessExit, ProcessInfo, ProcessSeen
 from .protocol import ProtocolTracker
 from .providers import ExchangeTracker, Options
+from .redact import mask_cmdline_arg
 from .store import ExchangeView, Store
 
 
@@ -30,6 +33,7 @@ class Pipeline:
         self._procs: dict[int, ProcessInfo] = {}
         self.last_ts = 0
         self.counters = Counters()  # the capture's latest loss and volume counters
+        self.show_secrets = show_secrets
 
     def feed(self, batch) -> list[ExchangeView]:
         """One batch of capture events; the exchanges it finished, in order.
@@ -54,6 +58,14 @@ class Pipeline:
             if ts > last_ts:
                 last_ts = ts
             if t is ProcessSeen:
+                if exits and any(x.pid == ev.info.pid for x in exits):
+                    # the pid of a process that exited earlier in this batch went to a new one:
+                    # the batch so far goes first, so that exit ends the old process, not this one
+                    self.last_ts = last_ts
+                    rest = batch[next(i for i, e in enumerate(batch) if e is ev):]
+                    return self._apply(seen, protocol, exits) + self.feed(rest)
+                if not self.show_secrets:
+                    ev = masked_process(ev)
                 self._procs[ev.info.pid] = ev.info
                 seen.append(ev)
                 continue
@@ -67,6 +79,9 @@ class Pipeline:
                 exits.append(ev)
                 self._procs.pop(ev.pid, None)
         self.last_ts = last_ts
+        return self._apply(seen, protocol, exits)
+
+    def _apply(self, seen: list, protocol: list, exits: list) -> list[ExchangeView]:
         events = self.exchanges.feed_many(self.protocol.feed_raw(protocol)) if protocol else []
         # names first, so exchanges find their process; exits last, after what they ended
         return self.store.apply(seen + events + exits)
@@ -84,3 +99,12 @@ class Pipeline:
     @property
     def internal_errors(self) -> int:
         return self.protocol.internal_errors + self.exchanges.internal_errors
+
+
+def masked_process(ev: ProcessSeen) -> ProcessSeen:
+    """A process whose command line carries an API key (`--api-key sk-...`) is shown with it
+    masked, as everything else is."""
+    cmdline = tuple(mask_cmdline_arg(a) for a in ev.info.cmdline)
+    if cmdline == ev.info.cmdline:
+        return ev
+    return ProcessSeen(ev.ts, dataclasses.replace(ev.info, cmdline=cmdline))

@@ -85,17 +85,18 @@ class LiveSource:
 
     label = "live"
 
-    def __init__(self, *, max_capture: int, ring_mb: int, pids: tuple[int, ...] = (),
+    def __init__(self, *, max_capture: int, ring_mb: int, backlog: int | None = None, pids: tuple[int, ...] = (),
                  comms: tuple[str, ...] = (), record: str | None = None, argv: list[str] | None = None,
                  inbound: bool = False, log: Log = _stderr) -> None:
-        from .capture.live import CaptureOptions, LiveCapture
+        from .capture.live import DEFAULT_BACKLOG_MB, CaptureOptions, LiveCapture
 
         self.log = log
         for pid in pids:
             if not os.path.exists(f"/proc/{pid}"):
                 log(f"llmspy-tui: warning: no process {pid} is running now (watching for it anyway)")
         self.cap = LiveCapture(CaptureOptions(max_capture=max_capture, pids=pids, comms=comms,
-                                              ring_mb=ring_mb, inbound=inbound, log=lambda m: self.log(m)))
+                                              ring_mb=ring_mb, inbound=inbound, log=lambda m: self.log(m),
+                                              backlog_mb=(backlog >> 20) if backlog else DEFAULT_BACKLOG_MB))
         self.filtered = bool(pids or comms)
         self.max_capture = max_capture
         self.argv = argv if argv is not None else sys.argv[1:]
@@ -128,7 +129,7 @@ class LiveSource:
         stopped = stop.is_set if isinstance(stop, threading.Event) else stop
         while not stopped():
             try:
-                batch = self.cap.batches.get(timeout=0.2)
+                batch = self.cap.take(timeout=0.2)
             except queue.Empty:
                 continue
             if not batch:  # the capture worker ended (an error, reported by close())

@@ -220,7 +220,7 @@ def test_inbound_connections_are_captured_when_asked(tls_cert, tmp_path):
 
 
 @pytest.mark.bpf
-@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_terminating_signals_leave_a_complete_recording(tls_cert, tmp_path, sig):
     import signal
 
@@ -231,14 +231,16 @@ def test_terminating_signals_leave_a_complete_recording(tls_cert, tmp_path, sig)
     try:
         p = run_client([CURL, "-sS", "--cacert", str(cert), "-o", "/dev/null",
                         f"https://localhost:{server.port}/bulk?size=100000&plain=1"])
-        server.connections(wait_for=1)
+        ((_, sent),) = server.connections(wait_for=1)
     finally:
         rc = mon.stop(getattr(signal, sig))
         server.stop()
     assert rc == 0, mon.stderr
-    assert f"{sig} received" in mon.stderr and "Traceback" not in mon.stderr
+    reason = "interrupted" if sig == "SIGINT" else f"{sig} received"
+    assert f"llmspy-tui: {reason}: " in mon.stderr and "Traceback" not in mon.stderr
     reader = RecordingReader(str(mon.record))
     events = list(reader)
     assert reader.info.complete, reader.info.problem
-    got = sum(len(e.data) for e in events if getattr(e, "pid", None) == p.pid and getattr(e, "dir", "") == "recv")
-    assert got > 100_000
+    got = b"".join(e.data for e in events if getattr(e, "pid", None) == p.pid and getattr(e, "dir", "") == "recv")
+    assert len(got) > 100_000 and got == sent
+    assert reader.info.footer["reason"] == reason

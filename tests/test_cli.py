@@ -127,3 +127,31 @@ def test_http_mode_replays_the_demo_as_http_events():
 def test_raw_and_http_are_exclusive():
     cp = run_cli("--headless", "--raw", "--http", "--demo")
     assert_one_line_error(cp, "one of --raw and --http")
+
+
+def test_internal_parsing_errors_reach_stderr_and_the_call_ends(capsys):
+    """A bug of ours met while parsing (forced here by breaking one provider method) costs the
+    one exchange, which ends with the reason, and is counted on stderr: never silent."""
+    import io
+
+    from llmspy_tui import cli
+    from llmspy_tui.headless import ExchangePrinter
+    from support import wire
+    from support.llm_wire import h1_call
+
+    out = io.BytesIO()
+    printer = ExchangePrinter(out, all_http=True)
+
+    def broken(*_a, **_k):
+        raise RuntimeError("forced")
+
+    printer.pipeline.exchanges._start = broken
+    conv = h1_call("/v1/chat/completions", {"model": "gpt-4o", "messages": []}, [b'{"choices": []}'])
+    printer.handle(wire.to_chunks(conv))
+    printer.close()
+    assert printer.internal_errors >= 1
+    lines = out.getvalue().splitlines()
+    assert lines and b"internal error: RuntimeError: forced" in lines[0]
+    assert cli._report_internal_errors(printer) == printer.internal_errors
+    err = capsys.readouterr().err
+    assert "internal parsing error" in err and "please report" in err

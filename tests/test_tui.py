@@ -513,3 +513,48 @@ def test_long_lists_show_the_most_recent_rows_and_the_filter_finds_the_rest():
             assert [app.snapshot.conversations[k].title for k in table_keys(app)] == ["question q0000x"]
 
     asyncio.run(run())
+
+
+def test_reused_pid_lists_two_processes_each_with_its_own_calls():
+    """A pid the kernel gave to a new program after the first exited: two rows, and each opens
+    its own conversations (the exited one keeps its calls)."""
+    from llmspy_tui.capture.events import ConnClosed, ProcessExit
+
+    def call(text: str, ssl: int, ts: int, pid: int = 777):
+        conv = h1_call("/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": text}]},
+                       [json.dumps({"id": "r", "object": "chat.completion", "model": "gpt-4o",
+                                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                                                 "finish_reason": "stop"}],
+                                    "usage": {"prompt_tokens": 3, "completion_tokens": 1}}).encode()])
+        events = wire.to_chunks(conv, pid=pid, ssl=ssl, ts0=ts)
+        return events + [ConnClosed(events[-1].ts + 1, pid, ssl)]
+
+    first = ProcessInfo(777, 100, "agent-one", "/usr/bin/python3", ("python3", "one.py"), 1)
+    second = ProcessInfo(777, 900, "agent-two", "/usr/bin/node", ("node", "two.js"), 1)
+    batch = [ProcessSeen(1_000, first), *call("from the first", 0x10, 2_000), ProcessExit(50_000, 777),
+             ProcessSeen(60_000, second), *call("from the second", 0x20, 70_000)]
+
+    async def run():
+        src = QueueSource()
+        app = MonitorApp(src)
+        async with app.run_test(size=(160, 45)) as pilot:
+            src.q.put(batch)
+            await settle(pilot, app)
+            keys = table_keys(app)
+            assert len(keys) == 2 and "777" in keys, keys
+            titles = {}
+            for key in keys:
+                screen = app.screen
+                screen.table.move_cursor(row=screen._keys.index(key))
+                await pilot.press("enter")
+                await settle(pilot, app)
+                assert isinstance(app.screen, ConversationsScreen)
+                convs = table_keys(app)
+                assert len(convs) == 1, convs
+                titles[key] = app.snapshot.conversations[convs[0]].title
+                await pilot.press("escape")
+                await settle(pilot, app)
+            assert sorted(titles.values()) == ["from the first", "from the second"], titles
+            src.q.put(None)
+
+    asyncio.run(run())

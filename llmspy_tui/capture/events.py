@@ -57,7 +57,8 @@ class ChunkEvent:
     `offset` is the position of data[0] in the connection's byte stream in this direction,
     counted from when the monitor first saw the connection. `total_len` is what the call
     returned. `lost` > 0 means `lost` bytes at `offset` exist but were not captured: read
-    failures, or with `truncated` set, the part of a call beyond --max-capture.
+    failures, data dropped because the parser was over its backlog limit, or with `truncated`
+    set, the part of a call beyond --max-capture.
     """
 
     ts: int  # nanoseconds since the Unix epoch
@@ -118,7 +119,7 @@ class Counters:
     ts: int = 0
     values: dict = field(default_factory=dict)
 
-    LOSS_KEYS = ("ringbuf_fail", "read_fail", "stash_fail", "internal_errors")
+    LOSS_KEYS = ("ringbuf_fail", "read_fail", "stash_fail", "internal_errors", "backlog_drop")
 
     @property
     def lost(self) -> int:
@@ -133,6 +134,8 @@ class Counters:
             f"stash failures {v.get('stash_fail', 0)}; "
             f"truncated by --max-capture: {v.get('truncated_calls', 0)} calls ({v.get('truncated_bytes', 0)} bytes)"
             + (f"; records dropped by internal errors: {v['internal_errors']}" if v.get("internal_errors") else "")
+            + (f"; dropped while the parser was over its backlog limit (--backlog): {v['backlog_drop']} records "
+               f"({v.get('backlog_drop_bytes', 0)} bytes)" if v.get("backlog_drop") else "")
             + (f"; {v['skipped']} calls on inbound connections not copied (--inbound copies them)"
                if v.get("skipped") else "")
             + (f"; {v['ringbuf_retried']} ring-buffer writes went through on a retry"

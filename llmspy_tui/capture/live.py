@@ -47,6 +47,8 @@ HOST_RESCAN_EVERY = 10.0
 COUNTERS_EVERY = 1.0
 # The kernel side never wakes this worker (see RB_FLAGS in the BPF source): it drains this often.
 DRAIN_EVERY = 0.005
+# Captured data not yet taken by the consumer (the parser) is held in memory up to this much.
+DEFAULT_BACKLOG_MB = 256
 
 
 @dataclass
@@ -56,13 +58,22 @@ class CaptureOptions:
     comms: tuple[str, ...] = ()
     ring_mb: int = DEFAULT_RING_MB
     inbound: bool = False  # copy connections where the traced process is the TLS server
+    backlog_mb: int = DEFAULT_BACKLOG_MB
     log: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr, flush=True))
 
 
 class LiveCapture:
     def __init__(self, options: CaptureOptions) -> None:
         self.opts = options
-        self.batches: queue.SimpleQueue[list] = queue.SimpleQueue()
+        # (batch, data bytes in it); take() is the consumer's end
+        self.batches: queue.SimpleQueue[tuple[list, int]] = queue.SimpleQueue()
+        # Backlog = queued - taken, each counter written by one thread only (no lock needed).
+        self._queued = 0  # data bytes handed on (drain thread)
+        self._taken = 0  # data bytes the consumer took (consumer thread)
+        self._pending_bytes = 0
+        self._backlog_limit = max(1, options.backlog_mb) << 20
+        self.backlog_drop = 0  # data records not kept because the consumer was that far behind
+        self.backlog_drop_bytes = 0
         self.procs = ProcessTable()
         self.targets = TargetIndex()
         self.header_targets: list[dict] = []
@@ -150,7 +161,7 @@ class LiveCapture:
         except BaseException as e:  # reported by stop(); never kill the process from here
             self.error = e
         finally:
-            self.batches.put([])  # end-of-stream marker
+            self.batches.put(([], 0))  # end-of-stream marker
 
     def _housekeep(self) -> None:
         """Second thread: finding and hooking TLS libraries (ELF parsing, /proc scans, attaches).
@@ -184,12 +195,28 @@ class LiveCapture:
     def _flush(self) -> None:
         if self._pending:
             batch, self._pending = self._pending, []
-            self.batches.put(batch)
+            size, self._pending_bytes = self._pending_bytes, 0
+            self._queued += size
+            self.batches.put((batch, size))
+
+    def take(self, timeout: float) -> list:
+        """The next batch (consumer's thread); raises queue.Empty after `timeout` seconds.
+        An empty list means the capture ended."""
+        batch, size = self.batches.get(timeout=timeout)
+        self._taken += size
+        return batch
+
+    @property
+    def backlog(self) -> int:
+        """Bytes of captured data drained from the kernel but not yet taken by the consumer."""
+        return self._queued + self._pending_bytes - self._taken
 
     def _counters_event(self) -> Counters:
         assert self.prog is not None
         self.final_counters = self.prog.counters()
         self.final_counters["internal_errors"] = self.internal_errors
+        self.final_counters["backlog_drop"] = self.backlog_drop
+        self.final_counters["backlog_drop_bytes"] = self.backlog_drop_bytes
         return Counters(time.time_ns(), dict(self.final_counters))
 
     def _announce(self, pid: int, ts: int, thread_comm: str) -> None:
@@ -217,10 +244,21 @@ class LiveCapture:
         tcomm = comm.split(b"\0", 1)[0].decode("utf-8", "replace")
         if kind in (KIND_DATA, KIND_TRUNCATED, KIND_LOST):
             self._announce(pid, ts, tcomm)
-            data = buf[body : body + length] if kind == KIND_DATA else b""
+            if kind == KIND_DATA:
+                if self.backlog + length > self._backlog_limit:
+                    # The consumer is too far behind: keep memory bounded, and say exactly
+                    # what was not kept (a loss marker at its stream offset, and a counter).
+                    self.backlog_drop += 1
+                    self.backlog_drop_bytes += length
+                    data, lost = b"", length
+                else:
+                    data, lost = buf[body : body + length], 0
+                    self._pending_bytes += length
+            else:
+                data = b""
             self._pending.append(
                 ChunkEvent(ts, pid, tid, conn, DIR_NAMES[d & 1], seq, offset, total, data,
-                           chunk, lost if kind != KIND_DATA else 0, kind == KIND_TRUNCATED, tcomm)
+                           chunk, lost, kind == KIND_TRUNCATED, tcomm)
             )
         elif kind == KIND_SSL_FREE:
             self._pending.append(ConnClosed(ts, pid, conn))
@@ -285,7 +323,7 @@ class LiveCapture:
             return
         while True:
             try:
-                batch = self.batches.get(timeout=5)
+                batch = self.take(timeout=5)
             except queue.Empty:
                 return  # worker wedged: never hang the user's shutdown
             if not batch:

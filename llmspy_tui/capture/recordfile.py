@@ -74,6 +74,14 @@ def encode_event(ev: CaptureEvent) -> bytes:
     raise TypeError(f"not a capture event: {type(ev).__name__}")
 
 
+def _u64(value) -> int:
+    """A time, pid or connection of a JSON frame: in the range the binary frames have."""
+    n = int(value)
+    if not 0 <= n < 1 << 64:
+        raise ValueError(f"{n} is out of range")
+    return n
+
+
 def decode_frame(ftype: int, payload: bytes) -> CaptureEvent | None:
     if ftype == T_CHUNK:
         (ts, pid, tid, conn, seq, offset, total, chunk, lost, flags, d, clen) = CHUNK.unpack_from(payload)
@@ -84,16 +92,23 @@ def decode_frame(ftype: int, payload: bytes) -> CaptureEvent | None:
     if ftype in (T_HEADER, T_END):
         return None
     d = orjson.loads(payload)
+    if not isinstance(d, dict):
+        raise ValueError(f"payload is a JSON {type(d).__name__}, not an object")
     if ftype == T_PROCESS:
-        return ProcessSeen(int(d.get("ts", 0)), ProcessInfo.from_json(d))
+        info = ProcessInfo.from_json(d)
+        _u64(info.pid)
+        return ProcessSeen(_u64(d.get("ts", 0)), info)
     if ftype == T_CLOSE:
-        return ConnClosed(int(d["ts"]), int(d["pid"]), int(d["conn"]))
+        return ConnClosed(_u64(d["ts"]), _u64(d["pid"]), _u64(d["conn"]))
     if ftype == T_EXEC:
-        return ProcessExec(int(d["ts"]), int(d["pid"]), str(d["filename"]))
+        return ProcessExec(_u64(d["ts"]), _u64(d["pid"]), str(d["filename"]))
     if ftype == T_EXIT:
-        return ProcessExit(int(d["ts"]), int(d["pid"]))
+        return ProcessExit(_u64(d["ts"]), _u64(d["pid"]))
     if ftype == T_COUNTERS:
-        return Counters(int(d.get("ts", 0)), {str(k): int(v) for k, v in d["values"].items()})
+        values = d["values"]
+        if not isinstance(values, dict):
+            raise ValueError("counter values are not an object")
+        return Counters(_u64(d.get("ts", 0)), {str(k): int(v) for k, v in values.items()})
     return None  # unknown frame types from a newer minor writer are skipped
 
 
@@ -203,8 +218,10 @@ class RecordingReader:
         try:
             self.info.header = orjson.loads(first[1])
         except orjson.JSONDecodeError:
+            self.info.header = None
+        if not isinstance(self.info.header, dict):
             self._f.close()
-            raise UserError(f"llmspy-tui: {path} has a corrupt header") from None
+            raise UserError(f"llmspy-tui: {path} has a corrupt header")
         version = self.info.header.get("version")
         if self.info.header.get("format") != FORMAT_NAME or not isinstance(version, int):
             self._f.close()
@@ -256,7 +273,7 @@ class RecordingReader:
                     continue
                 try:
                     ev = decode_frame(ftype, payload)
-                except (orjson.JSONDecodeError, struct.error, KeyError, TypeError, ValueError) as e:
+                except (orjson.JSONDecodeError, struct.error, KeyError, TypeError, ValueError, RecursionError) as e:
                     self.info.problem = f"undecodable frame of type {ftype} skipped ({e})"
                     continue
                 if ev is None:

@@ -58,14 +58,19 @@ def _json_block(text: str, pretty: bool = True) -> str:
     """A block marked as JSON when the text parses (pretty-printed if asked), else as it came."""
     try:
         value = json.loads(text)
-    except (ValueError, TypeError):
+        if pretty:
+            text = json.dumps(value, indent=2, ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError):  # RecursionError: nested deeper than json goes
         return fence(text)
-    return fence(json.dumps(value, indent=2, ensure_ascii=False) if pretty else text, "json")
+    return fence(text, "json")
 
 
 # -- numbers and times ------------------------------------------------------------------------
 def when(ns: int) -> str:
-    dt = datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+    try:
+        dt = datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+    except (OverflowError, ValueError, OSError):  # a time no calendar holds (a damaged recording)
+        return f"{ns} ns since the epoch"
     return dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{dt.microsecond // 1000:03d} UTC"
 
 
@@ -114,7 +119,7 @@ def totals(t: Tally) -> list[str]:
 def _canon_args(args: str) -> str:
     try:
         return json.dumps(json.loads(args), sort_keys=True)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return args.strip()
 
 

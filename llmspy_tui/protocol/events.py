@@ -17,6 +17,12 @@ RESPONSE = "response"
 Headers = tuple[tuple[str, str], ...]  # lower-case names, in wire order, repeats kept
 
 
+def connection_ended(reason: str) -> str:
+    """How a connection ended, for a message it cut short: "connection closed", or with another
+    ConnectionEnd reason "connection ended (process exit)"."""
+    return "connection closed" if reason == "closed" else f"connection ended ({reason})"
+
+
 def header(headers: Headers, name: str, default: str = "") -> str:
     """First value of `name` (lower-case), or `default`."""
     for k, v in headers:

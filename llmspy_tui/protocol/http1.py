@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from .body import Body, Limits
-from .events import REQUEST, RESPONSE, Headers, ProtocolNotice, RequestHead, ResponseHead, header
+from .events import (REQUEST, RESPONSE, Headers, ProtocolNotice, RequestHead, ResponseHead, connection_ended,
+                     header)
 from .sync import REQUEST_LINE, STATUS_LINE, WAIT, Finder
 
 # side states
-HEAD, BODY_LEN, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, BODY_CLOSE, RESYNC, OPAQUE = range(9)
+HEAD, BODY_LEN, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, BODY_CLOSE, RESYNC, OPAQUE, HEAD_SKIP = range(10)
 
 _COMPACT_AT = 64 * 1024
 _FAST = frozenset({BODY_LEN, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS})
@@ -56,6 +57,7 @@ class _Side:
         self.remaining = 0
         self.body: Body | None = None
         self.skipped = 0  # bytes passed over while resyncing, not yet reported
+        self.long_head: tuple[bytes, int, int] | None = None  # HEAD_SKIP: (head kept, its ts, bytes dropped)
         self.finder = Finder(request=is_request, status=not is_request, h2=False)
 
     # -- input -----------------------------------------------------------------------------
@@ -114,6 +116,9 @@ class _Side:
                 self.pos = self.lim
             elif st == RESYNC:
                 if not self._resync(ts):
+                    return
+            elif st == HEAD_SKIP:
+                if not self._skip_head(ts):
                     return
             else:  # OPAQUE
                 self.pos = self.lim
@@ -238,29 +243,71 @@ class _Side:
             self.head_ts = ts
             self.head_scan = pos
         end = _find_blank_line(buf, max(pos, self.head_scan - 3), self.lim)
-        if end < 0:
-            if self.lim - pos > self.c.limits.max_head:
-                self._lose_sync(ts, f"{'request' if self.is_request else 'response'} head over "
-                                    f"{self.c.limits.max_head} bytes")
-                return True
+        max_head = self.c.limits.max_head
+        if end < 0 and self.lim - pos <= max_head:
             self.head_scan = self.lim
             return False
+        if end < 0 or end - pos > max_head:  # too long: what fits is kept, if it is a head at all
+            return self._long_head(ts)
         head = bytes(buf[pos:end])
         head_ts, self.head_ts = self.head_ts, None
         self.pos = end
+        return self._parsed_head(head, head_ts, ts)
+
+    def _parsed_head(self, head: bytes, head_ts: int, ts: int, problem: str = "") -> bool:
         lines = head.split(b"\n")
         start = lines[0] + b"\n"
         m = (REQUEST_LINE if self.is_request else STATUS_LINE).fullmatch(start)
-        if m is None:
-            self.pos = pos  # not a start line after all: look for one from here on
+        if m is None:  # (a head read whole: a long one's start line was checked already)
+            self.pos -= len(head)  # not a start line after all: look for one from here on
             self._lose_sync(ts, "unparseable " + ("request line" if self.is_request else "status line"))
             return True
         headers = _parse_fields(lines[1:])
         if self.is_request:
-            self.c.request_head(self, m, headers, head_ts, ts)
+            self.c.request_head(self, m, headers, head_ts, ts, problem)
         else:
-            self.c.response_head(self, m, headers, head_ts, ts)
+            self.c.response_head(self, m, headers, head_ts, ts, problem)
         return True
+
+    def _long_head(self, ts: int) -> bool:
+        """A head over the limit: its start line and the header lines that fit are kept, the rest
+        of it is passed over (HEAD_SKIP), then the message goes on as its kept headers say."""
+        buf, pos = self.buf, self.pos
+        what = "request" if self.is_request else "response"
+        max_head = self.c.limits.max_head
+        nl = buf.find(b"\n", pos, min(pos + max_head, self.lim))
+        pattern = REQUEST_LINE if self.is_request else STATUS_LINE
+        if nl < 0 or pattern.fullmatch(buf, pos, nl + 1) is None:
+            self._lose_sync(ts, f"{what} head over {max_head} bytes")
+            return True
+        cut = buf.rfind(b"\n", pos, pos + max_head) + 1  # after the last whole line that fits
+        self.long_head = (bytes(buf[pos:cut]), self.head_ts, 0)
+        self.head_ts = None
+        self.pos = cut - 1  # from its line feed: the blank line may follow right away
+        self.state = HEAD_SKIP
+        return True
+
+    def _skip_head(self, ts: int) -> bool:
+        """Passing over the rest of a head too long to keep, up to the blank line that ends it."""
+        buf, pos, lim = self.buf, self.pos, self.lim
+        kept, head_ts, dropped = self.long_head
+        end = _find_blank_line(buf, pos, lim)
+        if end < 0:  # keep the last two bytes: the blank line may begin in them
+            skip = max(0, lim - 2 - pos)
+            self.pos += skip
+            self.long_head = (kept, head_ts, dropped + skip)
+            return False
+        # from the kept head's last line feed to the end of the blank line: neither is a header
+        dropped += end - pos - 1 - (2 if buf[end - 2] == 0x0D else 1)
+        self.pos = end
+        self.state = HEAD
+        self.long_head = None
+        limit = self.c.limits.max_head
+        what = "request" if self.is_request else "response"
+        self.c.notice(ts, f"{what} side: {what} head over {limit} bytes: {dropped} bytes of headers past "
+                          "the limit not kept")
+        return self._parsed_head(kept, head_ts, ts, f"{dropped} bytes of headers over the {limit}-byte "
+                                                    "limit not kept")
 
     # -- bodies ----------------------------------------------------------------------------
     def start_body(self, body: Body | None, framing: str, ts: int, length: int = 0) -> None:
@@ -441,7 +488,7 @@ class _Side:
             self.body.end(self.body.last_ts)
             self.body = None
         elif self.body is not None:
-            self.body.end(ts, complete=False, problem=f"connection {reason} before the body ended")
+            self.body.end(ts, complete=False, problem=f"{connection_ended(reason)} before the body ended")
             self.body = None
         elif self.state in (HEAD, TRAILERS) and self.pos < len(self.buf):
             self.c.notice(ts, f"{self.side} side: {len(self.buf) - self.pos} bytes of an "
@@ -489,7 +536,7 @@ class Http1Connection:
         self.next_stream += 1
         return s
 
-    def request_head(self, side: _Side, m, headers: Headers, first_ts: int, ts: int) -> None:
+    def request_head(self, side: _Side, m, headers: Headers, first_ts: int, ts: int, problem: str = "") -> None:
         method = m.group(1).decode("ascii")
         target = m.group(2).decode("utf-8", "replace")
         version = "1." + m.group(3).decode()
@@ -499,12 +546,14 @@ class Http1Connection:
         expect = header(headers, "expect").lower() == "100-continue"
         self.pending.append(_Pending(stream, method, first_ts, expect))
         body = Body(self.out, self.conn, self.pid, stream, REQUEST, headers, first_ts, self.limits)
+        if problem:
+            body.problems.append(problem)
         framing, length = _body_framing(headers)
         if framing == "close":
             framing = "none"  # a request without a length has no body
         side.start_body(body, framing, ts, length)
 
-    def response_head(self, side: _Side, m, headers: Headers, first_ts: int, ts: int) -> None:
+    def response_head(self, side: _Side, m, headers: Headers, first_ts: int, ts: int, problem: str = "") -> None:
         version = "1." + m.group(1).decode()
         status = int(m.group(2))
         reason = (m.group(3) or b"").decode("utf-8", "replace").strip()
@@ -527,6 +576,8 @@ class Http1Connection:
         if req is not None and req.expect_continue:
             self._request_body_not_sent(req.stream, ts)
         body = Body(self.out, self.conn, self.pid, stream, RESPONSE, headers, first_ts, self.limits)
+        if problem:
+            body.problems.append(problem)
         if status == 101 or (method == "CONNECT" and 200 <= status < 300):
             side.start_body(body, "opaque", ts)
             self.sides[self.client_dir].start_body(None, "opaque", ts)

@@ -24,7 +24,8 @@ from hyperframe.frame import (
 )
 
 from .body import Body, Limits
-from .events import REQUEST, RESPONSE, Headers, ProtocolNotice, RequestHead, ResponseHead, header
+from .events import (REQUEST, RESPONSE, Headers, ProtocolNotice, RequestHead, ResponseHead, connection_ended,
+                     header)
 from .hpackdec import UNKNOWN, Decoder, HpackError
 from .sync import H2_PREFACE, WAIT, Finder
 
@@ -92,8 +93,15 @@ class _Reader:
         self.block: bytes | bytearray | None = None  # header block fragments awaiting END_HEADERS
         self.block_frame: _BlockStart | None = None
         self.block_ts = 0
+        self.block_error = ""  # why the last header block could not be decoded
         self.max_frame = 16384  # the peer's SETTINGS_MAX_FRAME_SIZE, as far as we know
-        self.finder = Finder(request=False, status=False, h2=True)
+        # True when max_frame is known to hold: the connection was seen from its start (16384
+        # until SETTINGS say otherwise) and nothing was lost since; a longer frame is then bad
+        self.max_frame_known = False
+        # The connection is known to speak HTTP/2 (its preface, or three frames in a row, were
+        # seen): two frames in a row find the place again. A request the client sends right
+        # after the monitor joined (HEADERS, DATA) is then read before its response, not after.
+        self.finder = Finder(request=False, status=False, h2=True, h2_frames=2)
 
     def feed(self, data: bytes, ts: int) -> None:
         self.feed_run([data], [ts], [self.c.out.tag])
@@ -157,7 +165,7 @@ class _Reader:
             fend = pos + 9 + length
             flags = buf[pos + 4]
             ftype = buf[pos + 3]
-            if ftype in _PLAIN and self.block is None:
+            if ftype in _PLAIN and self.block is None and (length <= self.max_frame or not self.max_frame_known):
                 sid = ((buf[pos + 5] & 0x7F) << 24) | (buf[pos + 6] << 16) | (buf[pos + 7] << 8) | buf[pos + 8]
                 # The frames nearly all traffic is made of, when plain, taken without hyperframe:
                 # the same checks (a stream id where one is needed, lengths, no padding or
@@ -229,11 +237,16 @@ class _Reader:
         """(frame, length) for the 9-byte header at pos, or None: sync lost there."""
         try:
             with memoryview(self.buf) as view:
-                return Frame.parse_frame_header(view[self.pos : self.pos + 9])
+                head = Frame.parse_frame_header(view[self.pos : self.pos + 9])
         except (HyperframeError, ValueError) as e:
-            self._lose_sync(ts, f"bad frame header ({e})")
-            self.pos += 1  # not a frame: never look at this same byte again
-            return None
+            head, why = None, f"bad frame header ({e})"
+        else:
+            if head[1] <= self.max_frame or not self.max_frame_known:
+                return head
+            why = f"frame of {head[1]} bytes, over the {self.max_frame} the peer allows"
+        self._lose_sync(ts, why)
+        self.pos += 1  # not a frame: never look at this same byte again
+        return None
 
     def _frame(self, head, ts: int) -> None:
         """The whole frame at pos (its bytes are there), parsed by hyperframe, then handled."""
@@ -255,7 +268,8 @@ class _Reader:
         """(headers, all known); headers None when the block could not be decoded."""
         try:
             pairs = self.hpack.decode(block)
-        except HpackError:
+        except HpackError as e:
+            self.block_error = str(e)
             # The table may now hold half a block's changes: only later entries can be trusted.
             self.hpack = _decoder(self.c.limits, partial=True)
             return None, False
@@ -345,6 +359,11 @@ class H2Connection:
         }
         self.streams: dict[int, _Stream] = {}
         self._swapped = False
+        for r in self.readers.values():
+            # Seen from its start (the preface), a direction's HPACK table and frame size limit
+            # are known; joined later (frames found mid-stream), they predate the monitor.
+            r.max_frame_known = preface and r.synced
+            r.hpack.partial = not r.max_frame_known
 
     def notice(self, ts: int, text: str) -> None:
         self.out.append(ProtocolNotice(ts, self.conn, self.pid, text))
@@ -357,6 +376,8 @@ class H2Connection:
 
     def gap(self, direction: str, length: int, ts: int) -> None:
         self.readers[direction].gap(length, ts)
+        for r in self.readers.values():  # the bytes lost may have held SETTINGS
+            r.max_frame_known = False
         # Which stream the lost bytes belonged to is unknown: every body open in that direction
         # may be missing data, and says so.
         from_client = direction == self.client_dir
@@ -369,7 +390,7 @@ class H2Connection:
         for r in self.readers.values():
             r.finish(ts)
         for st in list(self.streams.values()):
-            self._end_stream(st, ts, f"connection {reason} before the stream ended")
+            self._end_stream(st, ts, f"{connection_ended(reason)} before the stream ended")
         self.streams.clear()
 
     # -- frames ----------------------------------------------------------------------------
@@ -409,9 +430,10 @@ class H2Connection:
                 return
             reader.block += frame.data
             if len(reader.block) > self.limits.max_header_list:
-                self.notice(ts, f"{reader.direction}: header block over "
-                                f"{self.limits.max_header_list} bytes dropped")
-                self.lost_block(reader, ts)
+                # not decoded, so the table changes it made are unknown; the stream's head is
+                # there all the same, its headers unknown (the rest of the block is ignored)
+                reader.hpack.partial = True
+                self._block_done(reader, ts, f"header block over {self.limits.max_header_list} bytes dropped")
                 return
             if "END_HEADERS" in frame.flags:
                 self._block_done(reader, ts)
@@ -469,19 +491,21 @@ class H2Connection:
             if st is not None:
                 self._end_stream(st, ts, "header block lost")
 
-    def _block_done(self, reader: _Reader, ts: int) -> None:
-        frame, block, first_ts = reader.block_frame, bytes(reader.block), reader.block_ts
-        reader.block = None
+    def _block_done(self, reader: _Reader, ts: int, dropped: str = "") -> None:
+        """A header block is whole (or, `dropped` saying why, given up): the head it carries."""
+        frame, first_ts = reader.block_frame, reader.block_ts
+        block, reader.block = reader.block, None
         reader.block_frame = None
-        headers, known = reader.decode_block(block)
+        headers, known = (None, False) if dropped else reader.decode_block(bytes(block))
         from_client = reader.direction == self.client_dir
+        unknown = "" if known else _PARTIAL_HEADERS
         if headers is None:
-            self.notice(ts, f"{reader.direction}: headers of stream {frame.stream_id} could not "
-                            "be decoded (HPACK state predates the monitor)")
-            headers, known = (), False
+            unknown = dropped or f"headers could not be decoded ({reader.block_error})"
+            self.notice(ts, f"{reader.direction}: stream {frame.stream_id}: {unknown}")
+            headers = ()
         if frame.promised is not None:  # PUSH_PROMISE
             st = self._stream(frame.promised, ts)
-            self._request_head(st, headers, known, first_ts, ts, pushed=True)
+            self._request_head(st, headers, unknown, first_ts, ts, pushed=True)
             self._end_side(st, True, ts)
             return
         st = self._stream(frame.stream_id, ts)
@@ -492,7 +516,7 @@ class H2Connection:
             from_client = not from_client
         if from_client:
             if not st.req_head:
-                self._request_head(st, headers, known, first_ts, ts)
+                self._request_head(st, headers, unknown, first_ts, ts)
                 if end_stream:
                     self._end_side(st, True, ts)
             elif end_stream:
@@ -503,13 +527,13 @@ class H2Connection:
                 status = int(status_text) if status_text.isdigit() and status_text.isascii() else 0
                 interim = 100 <= status < 200
                 self.out.append(ResponseHead(first_ts, self.conn, self.pid, st.sid, "2", status, "",
-                                             _plain(headers), known, interim, ts))
+                                             _plain(headers), not unknown, interim, ts))
                 if not interim:
                     st.resp_final = True
                     st.response = Body(self.out, self.conn, self.pid, st.sid, RESPONSE, headers,
                                        first_ts, self.limits)
-                    if not known:
-                        st.response.problems.append(_PARTIAL_HEADERS)
+                    if unknown:
+                        st.response.problems.append(unknown)
                     if end_stream:
                         self._end_side(st, False, ts)
             elif end_stream:
@@ -522,9 +546,11 @@ class H2Connection:
         self.client_dir = "recv" if self.client_dir == "send" else "send"
         self.notice(ts, "the traced process is the server on this connection")
 
-    def _request_head(self, st: _Stream, headers: Headers, known: bool, first_ts: int, ts: int,
+    def _request_head(self, st: _Stream, headers: Headers, unknown: str, first_ts: int, ts: int,
                       pushed: bool = False) -> None:
+        """`unknown`: why some headers are not known ("" when all are)."""
         st.req_head = True
+        known = not unknown
         missing = "" if known else "?"  # a pseudo-header lost with the HPACK state is unknown
         st.method = header(headers, ":method", missing)
         self.out.append(RequestHead(first_ts, self.conn, self.pid, st.sid, "2", st.method,
@@ -532,8 +558,8 @@ class H2Connection:
                                     header(headers, ":authority", missing),
                                     header(headers, ":scheme", missing), _plain(headers), known, ts))
         st.request = Body(self.out, self.conn, self.pid, st.sid, REQUEST, headers, first_ts, self.limits)
-        if not known:
-            st.request.problems.append(_PARTIAL_HEADERS)
+        if unknown:
+            st.request.problems.append(unknown)
         if pushed:
             self.notice(ts, f"server push: stream {st.sid} promised")
 

@@ -86,13 +86,14 @@ class Finder:
     """Looks for the next message start in a buffer.
 
     A start is a complete request line (known method, target, HTTP/1.x), a status line, the
-    HTTP/2 preface, or three whole plausible HTTP/2 frames in a row. Starts are not required to
+    HTTP/2 preface, or three (`h2_frames`) whole plausible HTTP/2 frames in a row. Starts are not required to
     begin a line: a request follows the previous body directly, with no line feed between.
     """
 
-    def __init__(self, request: bool, status: bool, h2: bool, max_frame: int = 16384) -> None:
+    def __init__(self, request: bool, status: bool, h2: bool, max_frame: int = 16384, h2_frames: int = 3) -> None:
         self.request, self.status, self.h2 = request, status, h2
         self.max_frame = max_frame
+        self.h2_frames = h2_frames  # plausible HTTP/2 frames in a row that make a start
         alts = []
         if request:
             alts += [m + b" " for m in METHODS] + [b"PRI \\* HTTP/2\\.0\r"]
@@ -118,7 +119,7 @@ class Finder:
             if c1 < 0 and c2 < 0:
                 break
             if c2 >= 0 and (c1 < 0 or c2 <= c1):
-                verdict = h2_chain(buf, c2, self.max_frame, at_end=at_end, end=n)
+                verdict = h2_chain(buf, c2, self.max_frame, self.h2_frames, at_end=at_end, end=n)
                 if verdict is True:
                     return "h2-frames", c2
                 if verdict == WAIT:

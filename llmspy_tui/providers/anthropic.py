@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from .base import Api, error_message, model_of, params_of, text_of, tool_names
-from .builder import ResponseBuilder, as_int, json_text, plus, reported
+from .builder import (
+    ResponseBuilder,
+    as_list,
+    as_text,
+    json_text,
+    plus,
+    reported,
+    tool_key,
+)
 from .intern import message, tool_call
 from .model import LlmRequest, Message, Usage
 
@@ -14,7 +22,7 @@ def _messages(raw) -> tuple[Message, ...]:
     for m in raw if isinstance(raw, list) else ():
         if not isinstance(m, dict):
             continue
-        role = str(m.get("role") or "")
+        role = as_text(m.get("role") or "")
         content = m.get("content")
         if isinstance(content, str):
             msgs.append(message(role, content))
@@ -25,17 +33,17 @@ def _messages(raw) -> tuple[Message, ...]:
                 continue
             kind = block.get("type")
             if kind == "text":
-                texts.append(str(block.get("text") or ""))
+                texts.append(as_text(block.get("text") or ""))
             elif kind in ("tool_use", "server_tool_use"):
-                calls.append(tool_call(str(block.get("id") or ""), str(block.get("name") or ""),
+                calls.append(tool_call(as_text(block.get("id") or ""), as_text(block.get("name") or ""),
                                        json_text(block.get("input", {}))))
             elif kind == "tool_result":
                 msgs.append(message("tool", text_of(block.get("content")),
-                                    tool_call_id=str(block.get("tool_use_id") or "")))
+                                    tool_call_id=as_text(block.get("tool_use_id") or "")))
             elif kind == "thinking":
-                thinking.append(str(block.get("thinking") or ""))
+                thinking.append(as_text(block.get("thinking") or ""))
             elif kind != "redacted_thinking":
-                texts.append(f"[{kind}]")
+                texts.append(f"[{as_text(kind)}]")
         if texts or calls or thinking:
             msgs.append(message(role, "\n".join(texts), tuple(calls), thinking="".join(thinking)))
     return tuple(msgs)
@@ -70,14 +78,14 @@ class AnthropicMessages(Api):
             bk = block.get("type")
             if bk in ("tool_use", "server_tool_use"):
                 b.tool(obj.get("index"), block.get("id"), block.get("name"))
-                b.scratch[obj.get("index")] = block.get("input", {})
+                b.scratch[tool_key(obj.get("index"))] = block.get("input", {})
             elif bk == "text":
                 b.text(block.get("text"))
             elif bk == "thinking":
                 b.reasoning(block.get("thinking"))
         elif kind == "content_block_stop":
             # a tool_use whose input came whole in content_block_start (no deltas) keeps it
-            index = obj.get("index")
+            index = tool_key(obj.get("index"))
             if index in b.scratch and not b.has_arguments(index):
                 b.tool(index, arguments=b.scratch.pop(index))
         elif kind == "message_start":
@@ -86,7 +94,7 @@ class AnthropicMessages(Api):
         elif kind == "message_delta":
             d = obj.get("delta") if isinstance(obj.get("delta"), dict) else {}
             if d.get("stop_reason"):
-                b.finish_reason = str(d["stop_reason"])
+                b.finish_reason = as_text(d["stop_reason"])
             if isinstance(obj.get("usage"), dict):
                 self._usage(b, obj["usage"])
         elif kind == "message_stop":
@@ -100,7 +108,7 @@ class AnthropicMessages(Api):
         if obj.get("type") == "error" or ("error" in obj and "content" not in obj):
             b.error = error_message(obj)
             return
-        for i, block in enumerate(obj.get("content") or ()):
+        for i, block in enumerate(as_list(obj.get("content"))):
             if not isinstance(block, dict):
                 continue
             kind = block.get("type")
@@ -112,7 +120,7 @@ class AnthropicMessages(Api):
                 b.tool(i, block.get("id"), block.get("name"), arguments=block.get("input", {}))
         self._meta(b, obj)
         if obj.get("stop_reason"):
-            b.finish_reason = str(obj["stop_reason"])
+            b.finish_reason = as_text(obj["stop_reason"])
 
     def _meta(self, b: ResponseBuilder, msg: dict) -> None:
         b.identity(msg)
@@ -121,9 +129,9 @@ class AnthropicMessages(Api):
 
     @staticmethod
     def _usage(b: ResponseBuilder, u: dict) -> None:
-        b.usage(input=as_int(u.get("input_tokens")), output=as_int(u.get("output_tokens")),
-                cache_read=as_int(u.get("cache_read_input_tokens")),
-                cache_write=as_int(u.get("cache_creation_input_tokens")))
+        b.usage(input=u.get("input_tokens"), output=u.get("output_tokens"),
+                cache_read=u.get("cache_read_input_tokens"),
+                cache_write=u.get("cache_creation_input_tokens"))
 
     def usage(self, u: dict) -> Usage:
         # Anthropic's input_tokens leaves out cached tokens: add them back (see model.py)

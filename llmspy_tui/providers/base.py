@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .builder import ResponseBuilder, json_text
+import orjson
+
+from .builder import ResponseBuilder, as_text, json_text
 from .model import LlmRequest, Usage
 
 # Request keys that hold content, not parameters: kept out of `params`.
@@ -43,7 +45,10 @@ def params_of(obj: dict) -> dict:
         if k in CONTENT_KEYS:
             continue
         if isinstance(v, (dict, list)):
-            text = json_text(v)
+            try:
+                text = orjson.dumps(v).decode()
+            except TypeError:  # nested deeper than JSON exports go: kept as text, never as the value
+                text = v = json_text(v)
             if len(text) > _PARAM_TEXT_MAX:
                 v = text[:_PARAM_TEXT_MAX] + "…"
         elif isinstance(v, str) and len(v) > _PARAM_TEXT_MAX:
@@ -77,7 +82,7 @@ def text_of(content, text_keys=("text",)) -> str:
                 break
         else:
             kind = part.get("type") or next(iter(part), "part")
-            out.append(f"[{kind}]")
+            out.append(f"[{as_text(kind)}]")
     return "\n".join(out)
 
 

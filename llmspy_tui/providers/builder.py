@@ -28,7 +28,8 @@ class _Tool:
 
 class ResponseBuilder:
     __slots__ = ("_text", "_reasoning", "_tools", "finish_reason", "error", "model", "response_id",
-                 "_usage", "new_text", "new_reasoning", "tools_changed", "usage_changed", "outputs", "scratch", "done")
+                 "_usage", "new_text", "new_reasoning", "tools_changed", "usage_changed", "outputs", "scratch", "done",
+                 "problems")
 
     def __init__(self) -> None:
         self._text: list[str] = []
@@ -46,6 +47,7 @@ class ResponseBuilder:
         self.outputs = 0  # pieces of output seen (text, reasoning or tool call): first token time
         self.scratch: dict = {}  # an API module's own notes about this response
         self.done = False  # the API's own end-of-stream event was seen ([DONE], message_stop, ...)
+        self.problems: list[str] = []  # what was ignored, and why
 
     # -- pieces ---------------------------------------------------------------------------
     def text(self, piece) -> None:
@@ -62,13 +64,14 @@ class ResponseBuilder:
 
     def tool(self, key, id=None, name=None, args_piece=None, arguments=None) -> None:
         """Start or extend a tool call. `args_piece` appends; `arguments` sets them whole."""
+        key = tool_key(key)
         t = self._tools.get(key)
         if t is None:
             t = self._tools[key] = _Tool()
         if id:
-            t.id = str(id)
+            t.id = as_text(id)
         if name:
-            t.name = str(name)
+            t.name = as_text(name)
         if args_piece:
             if t.parts is None:
                 t.parts = []
@@ -85,15 +88,24 @@ class ResponseBuilder:
         if isinstance(obj.get(id_key), str):
             self.response_id = obj[id_key]
 
+    def problem(self, text: str) -> None:
+        """Something of the response that could not be taken as sent (shown with the exchange)."""
+        if text not in self.problems and len(self.problems) < 8:
+            self.problems.append(text)
+
     def has_arguments(self, key) -> bool:
-        t = self._tools.get(key)
+        t = self._tools.get(tool_key(key))
         return t is not None and (t.final is not None or bool(t.parts))
 
     def usage(self, **values) -> None:
         """Reported counts; a later report of a field replaces an earlier one (streams repeat
-        or grow usage, and the final report is the one that counts)."""
+        or grow usage, and the final report is the one that counts). A value that is not a
+        token count (a string, a float, a negative or absurd number) is ignored, and said so."""
         for k, v in values.items():
-            if isinstance(v, bool) or not isinstance(v, int):
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_COUNT:
+                self.problem(f"reported {k} token count ignored: {short_repr(v)} is not a count")
                 continue
             if self._usage.get(k) != v:
                 self._usage[k] = v
@@ -132,8 +144,36 @@ def json_text(value) -> str:
     """JSON text of a parsed value (tool arguments that arrived as an object)."""
     try:
         return orjson.dumps(value).decode()
-    except TypeError:
+    except TypeError:  # nested deeper than orjson writes, or an integer beyond 64 bits
+        pass
+    try:
         return str(value)
+    except RecursionError:  # orjson reads 1024 levels; Python's repr stops sooner
+        return f"[a JSON {'array' if isinstance(value, list) else 'object'} nested too deep to show]"
+
+
+def as_text(value) -> str:
+    """A value the wire should have given as a string, as one (anything else as its JSON text)."""
+    return value if isinstance(value, str) else json_text(value)
+
+
+MAX_COUNT = 1 << 40  # a reported token count beyond this is not one (and would overflow the totals' JSON)
+
+
+def short_repr(value, n: int = 40) -> str:
+    text = json_text(value) if isinstance(value, (list, dict)) else repr(value)
+    return text if len(text) <= n else text[:n] + "…"
+
+
+def as_list(value) -> list | tuple:
+    """A JSON array, or nothing to iterate (a number, object or string where a list belongs)."""
+    return value if isinstance(value, list) else ()
+
+
+def tool_key(key):
+    """A tool call's key as the wire gave it (an index or an id); a list or an object where it
+    belongs (malformed) as its JSON text, since it must be hashable."""
+    return json_text(key) if isinstance(key, (list, dict)) else key
 
 
 def as_int(value) -> int | None:

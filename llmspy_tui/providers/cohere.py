@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import Api, error_message, model_of, params_of, text_of, tool_names
-from .builder import ResponseBuilder, as_int, reported
+from .builder import ResponseBuilder, as_int, as_list, as_text, reported
 from .intern import message
 from .model import LlmRequest, Usage
 from .openai_chat import messages_of
@@ -18,7 +18,7 @@ def _billed(b: ResponseBuilder, usage) -> None:
     for key in ("tokens", "billed_units"):  # billed units last: they win
         u = usage.get(key)
         if isinstance(u, dict):
-            b.usage(input=as_int(u.get("input_tokens")), output=as_int(u.get("output_tokens")))
+            b.usage(input=u.get("input_tokens"), output=u.get("output_tokens"))
     if as_int(usage.get("cached_tokens")):
         b.usage(cache_read=usage["cached_tokens"])
 
@@ -53,7 +53,7 @@ class CohereChat(Api):
         elif kind == "message-end":
             b.done = True
             if delta.get("finish_reason"):
-                b.finish_reason = str(delta["finish_reason"])
+                b.finish_reason = as_text(delta["finish_reason"])
             if isinstance(delta.get("error"), str):
                 b.error = delta["error"]
             _billed(b, delta.get("usage"))
@@ -67,14 +67,14 @@ class CohereChat(Api):
             return
         b.text(text_of(msg.get("content")) or None)
         b.reasoning(msg.get("tool_plan"))
-        for i, tc in enumerate(msg.get("tool_calls") or ()):
+        for i, tc in enumerate(as_list(msg.get("tool_calls"))):
             if isinstance(tc, dict):
                 fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
-                b.tool(i, tc.get("id"), fn.get("name"), arguments=str(fn.get("arguments") or ""))
+                b.tool(i, tc.get("id"), fn.get("name"), arguments=as_text(fn.get("arguments") or ""))
         if isinstance(obj.get("id"), str):
             b.response_id = obj["id"]
         if obj.get("finish_reason"):
-            b.finish_reason = str(obj["finish_reason"])
+            b.finish_reason = as_text(obj["finish_reason"])
         _billed(b, obj.get("usage"))
 
     def usage(self, u: dict) -> Usage:
@@ -87,9 +87,9 @@ class CohereChatV1(Api):
 
     def request(self, obj: dict, path: str) -> LlmRequest:
         msgs = []
-        for m in obj.get("chat_history") or ():
+        for m in as_list(obj.get("chat_history")):
             if isinstance(m, dict):
-                msgs.append(message(_V1_ROLES.get(str(m.get("role")).upper(), "user"), text_of(m.get("message"))))
+                msgs.append(message(_V1_ROLES.get(as_text(m.get("role")).upper(), "user"), text_of(m.get("message"))))
         if isinstance(obj.get("message"), str):
             msgs.append(message("user", obj["message"]))
         preamble = obj.get("preamble")
@@ -107,7 +107,7 @@ class CohereChatV1(Api):
         elif kind == "stream-end":
             b.done = True
             if obj.get("finish_reason"):
-                b.finish_reason = str(obj["finish_reason"])
+                b.finish_reason = as_text(obj["finish_reason"])
             resp = obj.get("response")
             if isinstance(resp, dict):
                 self._meta(b, resp)
@@ -119,11 +119,11 @@ class CohereChatV1(Api):
             b.error = error_message(obj)
             return
         b.text(obj.get("text"))
-        for i, tc in enumerate(obj.get("tool_calls") or ()):
+        for i, tc in enumerate(as_list(obj.get("tool_calls"))):
             if isinstance(tc, dict):
                 b.tool(i, None, tc.get("name"), arguments=tc.get("parameters", {}))
         if obj.get("finish_reason"):
-            b.finish_reason = str(obj["finish_reason"])
+            b.finish_reason = as_text(obj["finish_reason"])
         self._meta(b, obj)
 
     @staticmethod

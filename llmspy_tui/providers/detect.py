@@ -129,7 +129,8 @@ def api_from_response(event: str, obj) -> Api | None:
     if kind in ("message_start", "content_block_start", "content_block_delta", "message_delta", "message_stop") \
             or obj.get("type") == "message":
         return ANTHROPIC
-    if str(obj.get("object", "")).startswith("chat.completion"):
+    what = obj.get("object")
+    if isinstance(what, str) and what.startswith("chat.completion"):
         return OPENAI_CHAT
     if "candidates" in obj or "usageMetadata" in obj:
         return GEMINI

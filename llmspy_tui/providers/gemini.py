@@ -7,7 +7,7 @@ either way each item is a whole GenerateContentResponse, with usage growing to i
 from __future__ import annotations
 
 from .base import Api, error_message, json_text, params_of, text_of
-from .builder import ResponseBuilder, as_int, plus, reported
+from .builder import ResponseBuilder, as_list, as_text, plus, reported
 from .intern import message, tool_call
 from .model import LlmRequest, Message, ToolCall, Usage
 
@@ -28,10 +28,10 @@ def _parts(parts) -> tuple[str, tuple[ToolCall, ...], list[tuple[str, str]], str
             (thoughts if p.get("thought") is True else texts).append(p["text"])
         elif isinstance(p.get("functionCall"), dict):
             fc = p["functionCall"]
-            calls.append(tool_call(str(fc.get("id") or ""), str(fc.get("name") or ""), json_text(fc.get("args", {}))))
+            calls.append(tool_call(as_text(fc.get("id") or ""), as_text(fc.get("name") or ""), json_text(fc.get("args", {}))))
         elif isinstance(p.get("functionResponse"), dict):
             fr = p["functionResponse"]
-            results.append((str(fr.get("id") or fr.get("name") or ""), json_text(fr.get("response"))))
+            results.append((as_text(fr.get("id") or fr.get("name") or ""), json_text(fr.get("response"))))
         else:
             texts.append(f"[{next(iter(p), 'part')}]")
     return "".join(texts), tuple(calls), results, "".join(thoughts)
@@ -42,7 +42,7 @@ def _contents(raw) -> tuple[Message, ...]:
     for c in raw if isinstance(raw, list) else ():
         if not isinstance(c, dict):
             continue
-        role = "assistant" if c.get("role") == "model" else str(c.get("role") or "user")
+        role = "assistant" if c.get("role") == "model" else as_text(c.get("role") or "user")
         text, calls, results, thought = _parts(c.get("parts"))
         for name, out in results:
             msgs.append(message("tool", out, tool_call_id=name))
@@ -58,7 +58,7 @@ def _tool_names(tools) -> tuple[str, ...]:
             continue
         decls = t.get("functionDeclarations") or t.get("function_declarations")
         if isinstance(decls, list):
-            names += [str(d.get("name")) for d in decls if isinstance(d, dict)]
+            names += [as_text(d.get("name")) for d in decls if isinstance(d, dict)]
         else:
             names += list(t)  # built-in tools: googleSearch, codeExecution, ...
     return tuple(names)
@@ -78,7 +78,7 @@ class GeminiGenerate(Api):
         if isinstance(gen, dict):
             params.pop("generationConfig", None)
             params.pop("generation_config", None)
-            params.update(gen)
+            params.update(params_of(gen))  # shortened like the others: values come from the wire
         return LlmRequest(model_from_path(path), ":streamGenerateContent" in path,
                           system if isinstance(system, str) else "", _contents(obj.get("contents")),
                           _tool_names(obj.get("tools")), params)
@@ -89,14 +89,15 @@ class GeminiGenerate(Api):
     def body(self, b: ResponseBuilder, obj) -> None:
         if isinstance(obj, list):  # a non-streamed JSON array body: all elements in turn
             for item in obj:
-                self.body(b, item)
+                if isinstance(item, dict):  # (one level: a nested list is no response)
+                    self.body(b, item)
             return
         if not isinstance(obj, dict):
             return
         if "error" in obj and "candidates" not in obj:
             b.error = error_message(obj)
             return
-        for cand in obj.get("candidates") or ():
+        for cand in as_list(obj.get("candidates")):
             if not isinstance(cand, dict) or cand.get("index", 0) != 0:
                 continue
             content = cand.get("content") if isinstance(cand.get("content"), dict) else {}
@@ -107,17 +108,17 @@ class GeminiGenerate(Api):
                 b.tool(len(b.scratch), call.id, call.name, arguments=call.arguments)
                 b.scratch[len(b.scratch)] = call.name
             if cand.get("finishReason"):
-                b.finish_reason = str(cand["finishReason"])
+                b.finish_reason = as_text(cand["finishReason"])
         feedback = obj.get("promptFeedback")
         if isinstance(feedback, dict) and feedback.get("blockReason"):
-            b.finish_reason = f"blocked: {feedback['blockReason']}"
+            b.finish_reason = f"blocked: {as_text(feedback['blockReason'])}"
         b.identity(obj, "modelVersion", "responseId")
         u = obj.get("usageMetadata")
         if isinstance(u, dict):
-            b.usage(input=as_int(u.get("promptTokenCount")), candidates=as_int(u.get("candidatesTokenCount")),
-                    cache_read=as_int(u.get("cachedContentTokenCount")),
-                    reasoning=as_int(u.get("thoughtsTokenCount")),
-                    tool_prompt=as_int(u.get("toolUsePromptTokenCount")))
+            b.usage(input=u.get("promptTokenCount"), candidates=u.get("candidatesTokenCount"),
+                    cache_read=u.get("cachedContentTokenCount"),
+                    reasoning=u.get("thoughtsTokenCount"),
+                    tool_prompt=u.get("toolUsePromptTokenCount"))
 
     def usage(self, u: dict) -> Usage:
         # Gemini counts thoughts and tool-use prompt tokens apart: add them back (see model.py)

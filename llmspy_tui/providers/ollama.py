@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import Api, error_message, model_of, params_of, tool_names
-from .builder import ResponseBuilder, as_int, json_text, reported
+from .builder import ResponseBuilder, as_list, as_text, json_text, reported
 from .model import LlmRequest, Usage
 from .openai_chat import messages_of
 
@@ -32,15 +32,15 @@ class OllamaChat(Api):
         msg = obj.get("message") if isinstance(obj.get("message"), dict) else {}
         b.text(msg.get("content"))
         b.reasoning(msg.get("thinking"))
-        for tc in msg.get("tool_calls") or ():
+        for tc in as_list(msg.get("tool_calls")):
             fn = tc.get("function") if isinstance(tc, dict) and isinstance(tc.get("function"), dict) else {}
             key = len(b.scratch)
             b.scratch[key] = True
             b.tool(key, None, fn.get("name"), arguments=json_text(fn.get("arguments", {})))
         if obj.get("done") is True:
             b.done = True
-            b.finish_reason = str(obj.get("done_reason") or "stop")
-            b.usage(input=as_int(obj.get("prompt_eval_count")), output=as_int(obj.get("eval_count")))
+            b.finish_reason = as_text(obj.get("done_reason") or "stop")
+            b.usage(input=obj.get("prompt_eval_count"), output=obj.get("eval_count"))
 
     def usage(self, u: dict) -> Usage:
         return reported(u.get("input"), u.get("output"), None, None, None)

@@ -4,7 +4,7 @@ DeepSeek, OpenRouter, xAI, vLLM, llama.cpp, Ollama's /v1 route, ...)."""
 from __future__ import annotations
 
 from .base import Api, error_message, model_of, params_of, text_of, tool_names
-from .builder import ResponseBuilder, as_int, first_int, reported
+from .builder import ResponseBuilder, as_list, as_text, first_int, reported
 from .intern import message, tool_call
 from .model import LlmRequest, Message, ToolCall, Usage
 
@@ -18,7 +18,7 @@ def _tool_calls(raw) -> tuple[ToolCall, ...]:
             continue
         fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
         args = fn.get("arguments")
-        out.append(tool_call(str(tc.get("id") or ""), str(fn.get("name") or ""),
+        out.append(tool_call(as_text(tc.get("id") or ""), as_text(fn.get("name") or ""),
                              args if isinstance(args, str) else text_of(args)))
     return tuple(out)
 
@@ -30,7 +30,7 @@ def messages_of(raw) -> tuple[str, tuple[Message, ...]]:
     for m in raw if isinstance(raw, list) else ():
         if not isinstance(m, dict):
             continue
-        role = str(m.get("role") or "")
+        role = as_text(m.get("role") or "")
         text = text_of(m.get("content"))
         if role in _SYSTEM_ROLES and not msgs:
             system.append(text)
@@ -42,9 +42,9 @@ def messages_of(raw) -> tuple[str, tuple[Message, ...]]:
         calls = _tool_calls(m.get("tool_calls"))
         fc = m.get("function_call")
         if isinstance(fc, dict):
-            calls += (tool_call("", str(fc.get("name") or ""), str(fc.get("arguments") or "")),)
+            calls += (tool_call("", as_text(fc.get("name") or ""), as_text(fc.get("arguments") or "")),)
         thinking = m.get("reasoning_content")
-        msgs.append(message(role, text, calls, str(m.get("tool_call_id") or m.get("name") or "")
+        msgs.append(message(role, text, calls, as_text(m.get("tool_call_id") or m.get("name") or "")
                             if role == "tool" else "", thinking if isinstance(thinking, str) else ""))
     return "\n\n".join(system), tuple(msgs)
 
@@ -76,7 +76,7 @@ class OpenAIChat(Api):
         v = get("usage")
         if isinstance(v, dict):
             self._usage(b, v)
-        for choice in get("choices") or ():
+        for choice in as_list(get("choices")):
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue  # n > 1: the first choice is the one shown
             delta = choice.get("delta")
@@ -87,7 +87,7 @@ class OpenAIChat(Api):
                     b.text(delta.get("content"))
                     # DeepSeek, vLLM and llama.cpp say reasoning_content; OpenRouter says reasoning
                     b.reasoning(delta.get("reasoning_content") or delta.get("reasoning"))
-                    for tc in delta.get("tool_calls") or ():
+                    for tc in as_list(delta.get("tool_calls")):
                         if isinstance(tc, dict):
                             fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
                             b.tool(tc.get("index", 0), tc.get("id"), fn.get("name"), fn.get("arguments"))
@@ -95,7 +95,7 @@ class OpenAIChat(Api):
                     if isinstance(fc, dict):
                         b.tool("function_call", None, fc.get("name"), fc.get("arguments"))
             if choice.get("finish_reason"):
-                b.finish_reason = str(choice["finish_reason"])
+                b.finish_reason = as_text(choice["finish_reason"])
         groq = get("x_groq")
         if isinstance(groq, dict) and isinstance(groq.get("usage"), dict):
             self._usage(b, groq["usage"])
@@ -107,7 +107,7 @@ class OpenAIChat(Api):
             b.error = error_message(obj)
             return
         self._meta(b, obj)
-        choices = obj.get("choices") or ()
+        choices = as_list(obj.get("choices"))
         choice = choices[0] if choices and isinstance(choices[0], dict) else {}
         msg = choice.get("message") if isinstance(choice.get("message"), dict) else {}
         b.text(text_of(msg.get("content")) if msg.get("content") is not None else None)
@@ -116,9 +116,9 @@ class OpenAIChat(Api):
             b.tool(i, tc.id, tc.name, arguments=tc.arguments)
         fc = msg.get("function_call")
         if isinstance(fc, dict):
-            b.tool("function_call", None, fc.get("name"), arguments=str(fc.get("arguments") or ""))
+            b.tool("function_call", None, fc.get("name"), arguments=as_text(fc.get("arguments") or ""))
         if choice.get("finish_reason"):
-            b.finish_reason = str(choice["finish_reason"])
+            b.finish_reason = as_text(choice["finish_reason"])
 
     def _meta(self, b: ResponseBuilder, obj: dict) -> None:
         b.identity(obj)
@@ -129,9 +129,9 @@ class OpenAIChat(Api):
     def _usage(b: ResponseBuilder, u: dict) -> None:
         pd = u.get("prompt_tokens_details") if isinstance(u.get("prompt_tokens_details"), dict) else {}
         cd = u.get("completion_tokens_details") if isinstance(u.get("completion_tokens_details"), dict) else {}
-        b.usage(input=as_int(u.get("prompt_tokens")), output=as_int(u.get("completion_tokens")),
+        b.usage(input=u.get("prompt_tokens"), output=u.get("completion_tokens"),
                 cache_read=first_int(pd.get("cached_tokens"), u.get("prompt_cache_hit_tokens")),
-                reasoning=as_int(cd.get("reasoning_tokens")))
+                reasoning=cd.get("reasoning_tokens"))
 
     def usage(self, u: dict) -> Usage:
         return reported(u.get("input"), u.get("output"), u.get("cache_read"), None, u.get("reasoning"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import Api, error_message, model_of, params_of, text_of, tool_names
-from .builder import ResponseBuilder, as_int, reported
+from .builder import ResponseBuilder, as_list, as_text, reported
 from .intern import message, tool_call
 from .model import LlmRequest, Message, Usage
 
@@ -19,11 +19,11 @@ def _items(raw) -> tuple[Message, ...]:
             continue
         kind = it.get("type") or "message"
         if kind == "message" or ("role" in it and kind not in ("function_call", "function_call_output")):
-            role = str(it.get("role") or "user")
+            role = as_text(it.get("role") or "user")
             msgs.append(message("system" if role == "developer" else role, text_of(it.get("content"), _TEXT_KEYS)))
         elif kind == "function_call":
-            call = tool_call(str(it.get("call_id") or it.get("id") or ""), str(it.get("name") or ""),
-                             str(it.get("arguments") or ""))
+            call = tool_call(as_text(it.get("call_id") or it.get("id") or ""), as_text(it.get("name") or ""),
+                             as_text(it.get("arguments") or ""))
             if msgs and msgs[-1].role == "assistant" and not msgs[-1].text:
                 last = msgs.pop()  # parallel calls: one assistant turn
                 msgs.append(message("assistant", "", last.tool_calls + (call,)))
@@ -32,11 +32,11 @@ def _items(raw) -> tuple[Message, ...]:
         elif kind == "function_call_output":
             out = it.get("output")
             msgs.append(message("tool", out if isinstance(out, str) else text_of(out),
-                                tool_call_id=str(it.get("call_id") or "")))
+                                tool_call_id=as_text(it.get("call_id") or "")))
         elif kind == "reasoning":
             continue  # opaque to the reader; it is the model's own earlier reasoning
         else:
-            msgs.append(message("user", f"[{kind}]"))
+            msgs.append(message("user", f"[{as_text(kind)}]"))
     return tuple(msgs)
 
 
@@ -70,7 +70,7 @@ class OpenAIResponses(Api):
             item = obj.get("item")
             if isinstance(item, dict) and item.get("type") == "function_call":
                 b.tool(item.get("id") or obj.get("output_index"), item.get("call_id"), item.get("name"),
-                       arguments=str(item.get("arguments") or ""))
+                       arguments=as_text(item.get("arguments") or ""))
         elif kind in ("response.created", "response.in_progress", "response.completed",
                       "response.incomplete", "response.failed"):
             resp = obj.get("response")
@@ -86,21 +86,21 @@ class OpenAIResponses(Api):
         if isinstance(obj.get("error"), dict) and "output" not in obj:
             b.error = error_message(obj)
             return
-        for i, item in enumerate(obj.get("output") or ()):
+        for i, item in enumerate(as_list(obj.get("output"))):
             if not isinstance(item, dict):
                 continue
             kind = item.get("type")
             if kind == "message":
-                for part in item.get("content") or ():
+                for part in as_list(item.get("content")):
                     if isinstance(part, dict) and part.get("type") == "output_text":
                         b.text(part.get("text"))
                     elif isinstance(part, dict) and part.get("type") == "refusal":
                         b.text(part.get("refusal"))
             elif kind == "function_call":
                 b.tool(item.get("id") or i, item.get("call_id"), item.get("name"),
-                       arguments=str(item.get("arguments") or ""))
+                       arguments=as_text(item.get("arguments") or ""))
             elif kind == "reasoning":
-                for s in item.get("summary") or ():
+                for s in as_list(item.get("summary")):
                     if isinstance(s, dict):
                         b.reasoning(s.get("text"))
         self._meta(b, obj)
@@ -112,15 +112,15 @@ class OpenAIResponses(Api):
         if status in ("completed", "incomplete", "failed", "cancelled"):
             detail = resp.get("incomplete_details")
             reason = detail.get("reason") if isinstance(detail, dict) else None
-            b.finish_reason = f"{status}: {reason}" if reason else status
+            b.finish_reason = f"{status}: {as_text(reason)}" if reason else status
         if isinstance(resp.get("error"), dict):
             b.error = error_message(resp)
         u = resp.get("usage")
         if isinstance(u, dict):
             it = u.get("input_tokens_details") if isinstance(u.get("input_tokens_details"), dict) else {}
             ot = u.get("output_tokens_details") if isinstance(u.get("output_tokens_details"), dict) else {}
-            b.usage(input=as_int(u.get("input_tokens")), output=as_int(u.get("output_tokens")),
-                    cache_read=as_int(it.get("cached_tokens")), reasoning=as_int(ot.get("reasoning_tokens")))
+            b.usage(input=u.get("input_tokens"), output=u.get("output_tokens"),
+                    cache_read=it.get("cached_tokens"), reasoning=ot.get("reasoning_tokens"))
 
     def usage(self, u: dict) -> Usage:
         return reported(u.get("input"), u.get("output"), u.get("cache_read"), None, u.get("reasoning"))

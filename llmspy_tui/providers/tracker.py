@@ -17,7 +17,7 @@ import orjson
 from ..protocol import events as pe
 from ..protocol.events import BodyFlush
 from ..protocol.framing import SseFramer
-from ..redact import redact_target
+from ..redact import mask_keys, mask_keys_bytes, redact_target
 from . import estimate, pricing
 from .base import Api, error_message
 from .builder import ResponseBuilder
@@ -40,11 +40,12 @@ class _Buf:
     """Body bytes held for parsing and display: the pieces as they came, joined once when read
     (a request body often comes whole in one piece: then it is never copied)."""
 
-    __slots__ = ("parts", "size")
+    __slots__ = ("masked", "parts", "size")
 
     def __init__(self) -> None:
         self.parts: list[bytes] = []
         self.size = 0
+        self.masked = 0  # how many bytes from the start have had credentials masked
 
     def add(self, data: bytes) -> None:
         self.parts.append(data)
@@ -93,10 +94,11 @@ class _Pending:
     __slots__ = ("id", "conn", "stream", "pid", "ts", "head", "resp_head", "req_body", "resp_body",
                  "req_len", "resp_len", "req_end", "resp_end", "api", "provider", "price_id", "request",
                  "builder", "items", "started", "first_token_ts", "problems", "live_out", "live_in", "item_ts", "est_due",
-                 "truncated", "parse_problem")
+                 "truncated", "parse_problem", "role")
 
-    def __init__(self, xid: str, conn: str, stream: int, pid: int, ts: int) -> None:
+    def __init__(self, xid: str, conn: str, stream: int, pid: int, ts: int, role: str = "client") -> None:
         self.id, self.conn, self.stream, self.pid, self.ts = xid, conn, stream, pid, ts
+        self.role = role  # the traced process's side, as known when the exchange began
         self.head: pe.RequestHead | None = None
         self.resp_head: pe.ResponseHead | None = None
         self.req_body = _Buf()
@@ -144,7 +146,11 @@ class ExchangeTracker:
                 self._drop(ev, out, e)
         if self._dirty:
             for p in self._dirty.values():
-                out.append(self._progress(p))
+                try:
+                    out.append(self._progress(p))
+                except Exception as e:  # no update shown this time; the exchange goes on, and says so
+                    self.internal_errors += 1
+                    p.problems.append(f"internal error: {type(e).__name__}: {e}")
             self._dirty.clear()
         return out
 
@@ -212,7 +218,8 @@ class ExchangeTracker:
         key = (ev.conn, ev.stream)
         p = self._open.get(key)
         if p is None:
-            p = self._open[key] = _Pending(f"x{self._next_id}", ev.conn, ev.stream, ev.pid, ts)
+            p = self._open[key] = _Pending(f"x{self._next_id}", ev.conn, ev.stream, ev.pid, ts,
+                                           self._roles.get(ev.conn, "client"))
             self._next_id += 1
         return p
 
@@ -251,13 +258,23 @@ class ExchangeTracker:
         p.api = api
         p.provider, p.price_id = provider_of(host, api)
 
+    def _read(self, buf: _Buf) -> bytes:
+        """A body as kept, with API keys in it masked unless the user asked to see secrets: done
+        before parsing, so prompt text, tool arguments and raw views all come out masked."""
+        data = buf.bytes()
+        if self.opt.show_secrets or buf.masked == buf.size:
+            return data
+        data = mask_keys_bytes(data)
+        buf.parts, buf.masked = [data], buf.size
+        return data
+
     def _json(self, p: _Pending, buf: _Buf, length: int, side: str):
         if not buf.size:
             return None
         if buf.size < length:
             p.parse_problem = f"{side} body over {buf.size} bytes: not parsed"
             return None
-        data = buf.bytes()
+        data = self._read(buf)
         if _head(data, 1) not in (b"{", b"["):
             return None
         try:
@@ -284,12 +301,15 @@ class ExchangeTracker:
             return
         sse = f.framing == "sse"
         loads = orjson.loads
+        mask = None if self.opt.show_secrets else mask_keys_bytes
         b = p.builder
         stream_item = p.api.stream_item if p.api is not None else None
         first = p.first_token_ts
         last = None
         p.items += len(items)
         for ts, event, data, _, _, _, _ in items:
+            if mask is not None:
+                data = mask(data)
             try:
                 obj = loads(data)
             except orjson.JSONDecodeError:
@@ -335,6 +355,8 @@ class ExchangeTracker:
         if isinstance(data, str) and data.strip() == "[DONE]":
             p.builder.done = True  # OpenAI's end of stream
             return
+        if not self.opt.show_secrets:
+            data = mask_keys_bytes(data) if isinstance(data, bytes) else mask_keys(data)
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -395,6 +417,15 @@ class ExchangeTracker:
             p.live_in = estimate.request_tokens(p.request)
 
     def _finish(self, p: _Pending, ts: int, out: list, problem: str = "") -> None:
+        """The exchange ends. Never raises (it is called outside feed_many's guard too, and its
+        pending state is gone by then): a bug met here costs the response, never the exchange."""
+        try:
+            self._finish_now(p, ts, out, problem)
+        except Exception as e:
+            self.internal_errors += 1
+            self._give_up(p, ts, out, e)
+
+    def _finish_now(self, p: _Pending, ts: int, out: list, problem: str) -> None:
         if not p.started:
             self._start(p, out)
         if problem:
@@ -422,7 +453,7 @@ class ExchangeTracker:
             if obj is not None:
                 p.api.body(b, obj)
             elif _head(p.resp_body.bytes(), 6) in (b"data: ", b"data:", b"event:"):  # SSE sent as another type
-                for e in SseFramer().feed(p.resp_body.bytes()):
+                for e in SseFramer().feed(self._read(p.resp_body)):
                     try:
                         p.api.stream_item(b, e.event, orjson.loads(e.data))
                     except orjson.JSONDecodeError:
@@ -430,10 +461,10 @@ class ExchangeTracker:
         if status is not None and status >= 400:
             if not b.error:  # the API module found no error in the body: any shape, or its text
                 try:
-                    b.error = error_message(orjson.loads(p.resp_body.bytes())) if p.resp_body.size else None
+                    b.error = error_message(orjson.loads(self._read(p.resp_body))) if p.resp_body.size else None
                 except orjson.JSONDecodeError:
                     pass
-                b.error = b.error or _short(p.resp_body.bytes())
+                b.error = b.error or _short(self._read(p.resp_body))
             b.error = f"HTTP {status}: {b.error}" if b.error else f"HTTP {status}"
         if p.resp_head is None and p.resp_end is None and not b.error:
             b.error = "no response"
@@ -445,6 +476,8 @@ class ExchangeTracker:
         problems = list(p.problems)
         if p.parse_problem:
             problems.append(p.parse_problem)
+        if final:
+            problems += p.builder.problems
         complete = False
         if final:
             for side, end in (("request", p.req_end), ("response", p.resp_end)):
@@ -478,9 +511,9 @@ class ExchangeTracker:
                           rh.ts if rh else None),
             complete=complete, problem="; ".join(x for x in problems if x),
             request_headers=head.headers if head else (), response_headers=rh.headers if rh else (),
-            request_body=p.req_body.bytes()[:keep], response_body=p.resp_body.bytes()[:keep] if final else b"",
+            request_body=self._read(p.req_body)[:keep], response_body=self._read(p.resp_body)[:keep] if final else b"",
             body_truncated=p.truncated or p.req_body.size > keep or p.resp_body.size > keep,
-            price_provider=p.price_id, role=self._roles.get(p.conn, "client"),
+            price_provider=p.price_id, role=p.role,
         )
 
     @staticmethod
@@ -507,13 +540,19 @@ class ExchangeTracker:
         key = (getattr(ev, "conn", None), getattr(ev, "stream", None))
         p = self._open.pop(key, None)
         if p is not None:
-            self._dirty.pop(p.id, None)
-            p.problems.append(f"internal error: {type(e).__name__}: {e}")
-            try:
-                x = self._exchange(p, getattr(ev, "ts", p.ts), None, True)
-                out.append(ExchangeFinished(x.timing.ts_end, replace(x, api=None) if p.api is None else x))
-            except Exception:
-                pass
+            self._give_up(p, getattr(ev, "ts", p.ts), out, e)
+
+    def _give_up(self, p: _Pending, ts: int, out: list, e: Exception) -> None:
+        """A bug met while handling this exchange: it ends here, with the reason as its problem."""
+        self._dirty.pop(p.id, None)
+        p.problems.append(f"internal error: {type(e).__name__}: {e}")
+        try:
+            x = self._exchange(p, ts, None, True)
+        except Exception:  # even its summary failed: the bare call, so that it still ends
+            x = Exchange(id=p.id, conn=p.conn, stream=p.stream, pid=p.pid, host="", method="", path="",
+                         http_version="", status=None, provider=p.provider, api=None, request=None, response=None,
+                         timing=Timing(p.ts, max(ts, p.ts)), problem="; ".join(p.problems))
+        out.append(ExchangeFinished(x.timing.ts_end, replace(x, api=None) if p.api is None else x))
 
 
 def _short(body: bytes, n: int = 300) -> str:

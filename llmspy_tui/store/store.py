@@ -55,6 +55,9 @@ class ProcessView:
     models: tuple[str, ...] = ()
     last_ts: int = 0  # last exchange activity
     server: bool = False  # it answered LLM calls (a traced local server), not made them
+    # with pid, what tells processes apart: a pid is reused, and both may be listed (the one
+    # gone keeps its calls); clock ticks since boot, 0 when unknown
+    start_time: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +72,13 @@ class Snapshot:
 
 
 class _Record:
-    __slots__ = ("exchange", "conv", "in_flight", "text", "reasoning", "tool_calls", "usage", "cost",
-                 "status", "first_token_ts", "last_ts", "contrib", "model", "size", "cached")
+    __slots__ = ("exchange", "conv", "proc", "in_flight", "text", "reasoning", "tool_calls", "usage", "cost",
+                 "status", "first_token_ts", "last_ts", "contrib", "model", "size", "cached", "server")
 
-    def __init__(self, x: Exchange, conv: str | None) -> None:
+    def __init__(self, x: Exchange, conv: str | None, proc: "_Process") -> None:
         self.exchange = x
         self.conv = conv
+        self.proc = proc  # the process that made the call (its pid may since belong to another)
         self.in_flight = True
         self.text: list[str] = []
         self.reasoning: list[str] = []
@@ -86,6 +90,8 @@ class _Record:
         self.last_ts = x.timing.ts_start
         self.contrib = ZERO
         self.model = x.model or "?"
+        # the tallies it counts in are those of its start: its end must take it out of the same
+        self.server = x.role == "server"
         self.size = len(x.request_body)
         self.cached: ExchangeView | None = None  # the last view handed out, until this record changes
 
@@ -99,10 +105,10 @@ class _Record:
 
 
 class _Conversation:
-    __slots__ = ("id", "pid", "title", "exchanges", "first_ts", "last_ts", "models", "tally")
+    __slots__ = ("id", "pid", "proc", "title", "exchanges", "first_ts", "last_ts", "models", "tally")
 
-    def __init__(self, cid: str, pid: int, title: str, ts: int) -> None:
-        self.id, self.pid, self.title = cid, pid, title
+    def __init__(self, cid: str, proc: "_Process", title: str, ts: int) -> None:
+        self.id, self.pid, self.proc, self.title = cid, proc.info.pid, proc, title
         self.exchanges: list[str] = []
         self.first_ts = self.last_ts = ts
         self.models: list[str] = []
@@ -110,11 +116,12 @@ class _Conversation:
 
 
 class _Process:
-    __slots__ = ("info", "exited", "conversations", "other_http", "tally", "providers", "models", "last_ts",
-                 "server")
+    __slots__ = ("info", "serial", "exited", "conversations", "other_http", "tally", "providers", "models",
+                 "last_ts", "server")
 
-    def __init__(self, info: ProcessInfo) -> None:
+    def __init__(self, info: ProcessInfo, serial: int) -> None:
         self.info = info
+        self.serial = serial  # unique in the store: a pid is not (pids are reused)
         self.exited = False
         self.conversations: list[str] = []
         self.other_http = 0
@@ -152,7 +159,10 @@ class Store:
         self._lock = threading.Lock()
         self._exchanges: OrderedDict[str, _Record] = OrderedDict()
         self._conversations: dict[str, _Conversation] = {}
-        self._processes: dict[int, _Process] = {}
+        self._processes: dict[int, _Process] = {}  # by pid: the process that has it now
+        # processes whose pid went to a newer one while their calls were still listed, by serial
+        self._retired: dict[int, _Process] = {}
+        self._serial = 0
         self._by_model: dict[str, Tally] = {}
         self._total = Tally()
         self._threads = Threader()
@@ -184,11 +194,7 @@ class Store:
                     if v is not None:
                         finished.append(v)
                 elif t is ProcessSeen:
-                    p = self._processes.get(ev.info.pid)
-                    if p is None:
-                        self._processes[ev.info.pid] = _Process(ev.info)
-                    else:
-                        p.info, p.exited = ev.info, False
+                    self._seen(ev.info)
                 elif t is ProcessExit:
                     p = self._processes.get(ev.pid)
                     if p is not None:
@@ -201,19 +207,44 @@ class Store:
             self._evict()
         return finished
 
+    def _new_process(self, info: ProcessInfo) -> _Process:
+        self._serial += 1
+        p = self._processes[info.pid] = _Process(info, self._serial)
+        return p
+
+    def _seen(self, info: ProcessInfo) -> None:
+        """A process's identity: a new process, the same one after exec, or a new one that was
+        given the pid of one gone (pid reuse): that one keeps its calls, apart."""
+        p = self._processes.get(info.pid)
+        if p is None:
+            self._new_process(info)
+            return
+        started = p.info.start_time
+        if not p.exited and not (started and info.start_time and started != info.start_time):
+            p.info = info  # exec, or the placeholder of a process seen first through its calls
+            return
+        p.exited = True
+        if p.conversations or p.other_http:
+            self._retired[p.serial] = p
+            if len(self._retired) > self.max_exchanges:  # bounded: the oldest without calls listed go
+                idle = [k for k, q in self._retired.items() if not q.conversations]
+                for k in idle[: len(self._retired) // 2]:
+                    del self._retired[k]
+        self._new_process(info)
+
     def _process(self, pid: int) -> _Process:
         p = self._processes.get(pid)
         if p is None:
-            p = self._processes[pid] = _Process(ProcessInfo(pid, 0, "", "", (), 0))
+            p = self._new_process(ProcessInfo(pid, 0, "", "", (), 0))
         return p
 
     def _tallies(self, r: _Record) -> list[Tally]:
-        if r.exchange.role == "server":
+        if r.server:
             # a traced local server's view of a call: its process and conversation show it, but
             # the totals count what clients asked for, once even when both ends are traced
-            out = [self._process(r.exchange.pid).tally]
+            out = [r.proc.tally]
         else:
-            out = [self._total, self._process(r.exchange.pid).tally, self._model_tally(r.model)]
+            out = [self._total, r.proc.tally, self._model_tally(r.model)]
         c = self._conversations.get(r.conv) if r.conv else None
         if c is not None:
             out.append(c.tally)
@@ -232,18 +263,18 @@ class Store:
         p = self._process(x.pid)
         p.last_ts = max(p.last_ts, x.timing.ts_start)
         if not x.is_llm:
-            r = _Record(x, None)
+            r = _Record(x, None, p)
             self._exchanges[x.id] = r
             self._body_bytes += r.size
             return
-        conv_id = self._threads.assign(x.pid, x.request)
-        r = _Record(x, conv_id)
+        conv_id = self._threads.assign(p.serial, x.request)
+        r = _Record(x, conv_id, p)
         self._exchanges[x.id] = r
         self._body_bytes += r.size
         c = self._conversations.get(conv_id)
         if c is None:
-            c = self._conversations[conv_id] = _Conversation(conv_id, x.pid, _title(x), x.timing.ts_start)
-            self._process(x.pid).conversations.append(conv_id)
+            c = self._conversations[conv_id] = _Conversation(conv_id, p, _title(x), x.timing.ts_start)
+            p.conversations.append(conv_id)
         c.exchanges.append(x.id)
         self._dirty_c.setdefault(conv_id)
         c.last_ts = max(c.last_ts, x.timing.ts_start)
@@ -300,7 +331,7 @@ class Store:
         self._body_bytes += len(x.response_body) + len(x.request_body) - r.size
         r.size = len(x.response_body) + len(x.request_body)
         self._exchanges.move_to_end(x.id)  # eviction order: oldest finished first
-        p = self._process(x.pid)
+        p = r.proc
         p.last_ts = max(p.last_ts, x.timing.ts_end)
         if r.conv is None:
             p.other_http += 1
@@ -314,7 +345,7 @@ class Store:
         c = self._conversations.get(r.conv)
         if c is not None:
             c.last_ts = max(c.last_ts, x.timing.ts_end)
-        self._threads.finished(x.pid, r.conv, x.request, x.response)
+        self._threads.finished(p.serial, r.conv, x.request, x.response)
         return ExchangeView(x, r.conv, False, p.info.comm, p.info.exe)
 
     def _evict(self) -> None:
@@ -347,9 +378,10 @@ class Store:
             del self._conversations[c.id]
             self._cviews.pop(c.id, None)
             self._dirty_c.pop(c.id, None)
-            p = self._processes.get(c.pid)
-            if p is not None:
-                p.conversations.remove(c.id)
+            p = c.proc
+            p.conversations.remove(c.id)
+            if not p.conversations and not p.other_http:
+                self._retired.pop(p.serial, None)
 
     # -- reading (any thread) -------------------------------------------------------------------
     @property
@@ -371,10 +403,10 @@ class Store:
             self._freed_seen += self._freed
             self._freed = 0
             procs = tuple(
-                ProcessView(pid, p.info.comm, p.info.exe, p.info.cmdline, p.exited, tuple(p.conversations),
+                ProcessView(p.info.pid, p.info.comm, p.info.exe, p.info.cmdline, p.exited, tuple(p.conversations),
                             p.other_http, p.tally.copy(), tuple(p.providers), tuple(p.models), p.last_ts,
-                            p.server)
-                for pid, p in self._processes.items() if p.conversations or p.other_http
+                            p.server, p.info.start_time)
+                for p in (*self._processes.values(), *self._retired.values()) if p.conversations or p.other_http
             )
             for cid in self._dirty_c:
                 c = self._conversations.get(cid)
@@ -388,9 +420,8 @@ class Store:
                     continue
                 v = r.cached
                 if v is None:
-                    info = self._processes.get(r.exchange.pid)
-                    v = r.cached = ExchangeView(r.view(), r.conv, r.in_flight, info.info.comm if info else "",
-                                                info.info.exe if info else "")
+                    info = r.proc.info
+                    v = r.cached = ExchangeView(r.view(), r.conv, r.in_flight, info.comm, info.exe)
                 self._xviews[xid] = v
             self._dirty_x.clear()
             convs = dict(self._cviews)

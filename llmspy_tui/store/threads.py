@@ -71,8 +71,8 @@ class Threader:
     """Conversation ids for calls, in the order calls are seen. Bounded: old keys are forgotten."""
 
     def __init__(self) -> None:
-        self._after_reply: OrderedDict = OrderedDict()  # (pid, chain of history + reply) -> conv
-        self._after_request: OrderedDict = OrderedDict()  # (pid, chain of history) -> conv
+        self._after_reply: OrderedDict = OrderedDict()  # (process, chain of history + reply) -> conv
+        self._after_request: OrderedDict = OrderedDict()  # (process, chain of history) -> conv
         self._responses: OrderedDict = OrderedDict()  # response id -> conv
         self._next = 1
         self._chains: dict[int, tuple[LlmRequest, list[int]]] = {}  # id(request) -> (request, chain)
@@ -86,27 +86,28 @@ class Threader:
             self._chains[id(req)] = (req, links)
         return links
 
-    def assign(self, pid: int, req: LlmRequest | None) -> str:
-        """The conversation of a call that is starting: an earlier one it continues, or a new one."""
+    def assign(self, process: int, req: LlmRequest | None) -> str:
+        """The conversation of a call that is starting: an earlier one it continues, or a new one.
+        `process`: the caller's identity in the store (not its pid: pids are reused)."""
         if req is not None:
             if req.previous_response_id and req.previous_response_id in self._responses:
                 return self._responses[req.previous_response_id]
             links = self._chain(req, keep=True)
             for k in range(len(req.messages), 0, -1):
-                conv = self._after_reply.get((pid, links[k]))
+                conv = self._after_reply.get((process, links[k]))
                 if conv is not None:
                     return conv
                 # the reply was not seen whole (or the client rewrote it): the history before
                 # it, then an assistant turn, still continues that call
                 if req.messages[k - 1].role == "assistant":
-                    conv = self._after_request.get((pid, links[k - 1]))
+                    conv = self._after_request.get((process, links[k - 1]))
                     if conv is not None:
                         return conv
         conv = f"c{self._next}"
         self._next += 1
         return conv
 
-    def finished(self, pid: int, conv: str, req: LlmRequest | None, resp: LlmResponse | None) -> None:
+    def finished(self, process: int, conv: str, req: LlmRequest | None, resp: LlmResponse | None) -> None:
         """Remember a finished call, so that the next turn of its conversation finds it."""
         if resp is not None and resp.response_id:
             _put(self._responses, resp.response_id, conv)
@@ -115,11 +116,11 @@ class Threader:
         links = self._chain(req, keep=False)
         if resp is None or resp.error:
             return
-        _put(self._after_request, (pid, links[-1]), conv)
+        _put(self._after_request, (process, links[-1]), conv)
         if resp.text or resp.tool_calls:
             reply = Message("assistant", resp.text, resp.tool_calls)
             # a one-off object: caching its part would keep every reply's text alive
-            _put(self._after_reply, (pid, _extend(links[-1], reply, cache=False)), conv)
+            _put(self._after_reply, (process, _extend(links[-1], reply, cache=False)), conv)
 
 
 def _put(d: OrderedDict, key, value) -> None:

@@ -32,6 +32,8 @@ from .themes import DEFAULT_THEME, ROLE_VARIABLES, load_themes
 TICK_S = 0.1
 GC_FREEZE_S = 1.0
 RATE_WINDOW_S = 60
+# End the monitor as `q` does: the terminal is restored and the capture closed cleanly.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class RateMeter:
@@ -94,6 +96,8 @@ class MonitorApp(App[int]):
         self.feeding = True  # the source still delivers
         self.internal_error = ""
         self.fed = threading.Event()  # set when the feed worker has returned
+        self._feed_started = False
+        self.stop_reason = ""  # set by SIGINT, SIGTERM or SIGHUP (see request_stop)
         self._stop = threading.Event()
         self._tick_s = tick
         self._shown_version = -1
@@ -116,6 +120,17 @@ class MonitorApp(App[int]):
         return dict(ROLE_VARIABLES)
 
     def on_mount(self) -> None:
+        try:
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+            for sig in STOP_SIGNALS:
+                loop.add_signal_handler(sig, self._on_stop_signal, sig)
+        except (RuntimeError, NotImplementedError, ValueError):
+            pass
+        if self.stop_reason:  # a signal came while the terminal was being set up: end at once
+            self.exit()
+            return
         for t in self._themes:
             self.register_theme(t)
         self.theme_changed_signal.subscribe(self, lambda _t: self._theme_changed())
@@ -125,14 +140,26 @@ class MonitorApp(App[int]):
         self.set_interval(self._tick_s, self._tick)
         self.set_interval(GC_FREEZE_S, self._freeze_old_objects)
         self._feed()
-        try:
-            import asyncio
 
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGHUP):
-                loop.add_signal_handler(sig, self.exit)
-        except (RuntimeError, NotImplementedError, ValueError):
-            pass
+    def request_stop(self, signum: int) -> None:
+        """Remember the first terminating signal; safe from a Python signal handler (it only
+        sets a string). Before on_mount that is all it does: on_mount sees it and exits."""
+        if not self.stop_reason:
+            self.stop_reason = ("interrupted" if signum == signal.SIGINT
+                                else f"{signal.Signals(signum).name} received")
+
+    def _on_stop_signal(self, signum: int) -> None:
+        self.request_stop(signum)
+        self._exit_when_ready()
+
+    def _exit_when_ready(self, tries: int = 100) -> None:
+        """Exit as `q` does, but not while the first screen is still being mounted (its
+        on_mount would run against widgets the shutdown already removed)."""
+        screen = self.screen
+        if isinstance(screen, MonitorScreen) and not screen.ready and tries > 0:
+            self.set_timer(0.02, lambda: self._exit_when_ready(tries - 1))
+            return
+        self.exit()
 
     def _theme_changed(self) -> None:
         v = self.get_css_variables()
@@ -144,6 +171,7 @@ class MonitorApp(App[int]):
     @work(thread=True, exclusive=True, name="capture feed", exit_on_error=False)
     def _feed(self) -> None:
         """Runs the source and the pipeline; never touches widgets (the timer does)."""
+        self._feed_started = True  # (a worker cancelled before its thread ran never gets here)
         try:
             for batch in self.source.batches(self._stop):
                 self.pipeline.feed(batch)
@@ -168,7 +196,8 @@ class MonitorApp(App[int]):
 
     def stop_feeding(self, wait: float = 10.0) -> None:
         self._stop.set()
-        self.fed.wait(wait)
+        if self._feed_started:  # else there is nothing to wait for (the app never got that far)
+            self.fed.wait(wait)
 
     def log_message(self, msg: str) -> None:
         """The capture's messages (e.g. a newly hooked binary), as notifications; any thread."""

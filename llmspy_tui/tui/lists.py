@@ -85,10 +85,14 @@ class ProcessesScreen(ListScreen):
     def crumb(self) -> str:
         return _with_filter("Processes — enter: its conversations", self)
 
+    _identity: dict[str, tuple[int, int]] = {}  # row key -> (pid, start time), set by rows()
+
     def rows(self, snap: Snapshot) -> list[Row]:
         now = self.app.now_ns()
         pal = self.app.palette
         out = []
+        seen: set[int] = set()
+        self._identity = {}
         for p in snap.processes:
             t = p.tally
             if not t.calls:  # only other HTTP: not an LLM client
@@ -112,7 +116,11 @@ class ProcessesScreen(ListScreen):
             sort = (p.pid, p.comm.lower(), providers, t.calls, t.in_flight, t.input_tokens, t.output_tokens,
                     t.cost_usd, t.errors, (p.last_ts // 1_000_000_000, -p.pid))
             search = f"{p.pid} {p.comm} {p.exe} {' '.join(p.cmdline)} {providers} {' '.join(p.models)}".lower()
-            out.append(Row(str(p.pid), cells, sort, search, p.last_ts))
+            # a reused pid lists two processes: the first listed keeps the plain pid as its key
+            key = str(p.pid) if p.pid not in seen else f"{p.pid}:{p.start_time}"
+            seen.add(p.pid)
+            self._identity[key] = (p.pid, p.start_time)
+            out.append(Row(key, cells, sort, search, p.last_ts))
         return out
 
     def compose_body(self):
@@ -128,7 +136,8 @@ class ProcessesScreen(ListScreen):
                              else f'No process matches the filter "{self.filter_text}" (escape clears it).'))
 
     def open(self, key: str) -> None:
-        self.app.push_screen(ConversationsScreen(int(key)))
+        pid, start_time = self._identity.get(key, (int(key.partition(":")[0]), None))
+        self.app.push_screen(ConversationsScreen(pid, start_time))
 
 
 class ConversationsScreen(ListScreen):
@@ -146,19 +155,26 @@ class ConversationsScreen(ListScreen):
     DEFAULT_SORT = (7, False)
     BINDINGS = [*ListScreen.BINDINGS, Binding("e", "export", "Export")]
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, start_time: int | None = None) -> None:
         super().__init__()
         self.pid = pid
+        self.start_time = start_time  # which of the processes that had this pid (None: the first listed)
+
+    def _process(self, snap: Snapshot | None):
+        if snap is None:
+            return None
+        return next((p for p in snap.processes if p.pid == self.pid
+                     and (self.start_time is None or p.start_time == self.start_time)), None)
 
     def crumb(self) -> str:
         snap = self.app.snapshot
-        p = next((p for p in snap.processes if p.pid == self.pid), None) if snap else None
+        p = self._process(snap)
         who = f"{p.comm} (pid {self.pid}{', exited' if p and p.exited else ''})" if p else f"pid {self.pid}"
         return _with_filter(f"Processes › {who} — conversations", self)
 
     def rows(self, snap: Snapshot) -> list[Row]:
         pal = self.app.palette
-        proc = next((p for p in snap.processes if p.pid == self.pid), None)
+        proc = self._process(snap)
         out = []
         theme = self.app.theme
         for cid in proc.conversation_ids if proc else ():
