@@ -94,7 +94,7 @@ class _Pending:
     __slots__ = ("id", "conn", "stream", "pid", "ts", "head", "resp_head", "req_body", "resp_body",
                  "req_len", "resp_len", "req_end", "resp_end", "api", "provider", "price_id", "request",
                  "builder", "items", "started", "first_token_ts", "problems", "live_out", "live_in", "item_ts", "est_due",
-                 "truncated", "parse_problem", "role")
+                 "truncated", "parse_problems", "role")
 
     def __init__(self, xid: str, conn: str, stream: int, pid: int, ts: int, role: str = "client") -> None:
         self.id, self.conn, self.stream, self.pid, self.ts = xid, conn, stream, pid, ts
@@ -120,7 +120,7 @@ class _Pending:
         self.live_in: int | None = None
         self.est_due: int | None = None  # capture time from which the prompt is estimated (live)
         self.truncated = False
-        self.parse_problem = ""
+        self.parse_problems: list[str] = []  # request's and response's, each said
 
 
 class ExchangeTracker:
@@ -247,6 +247,9 @@ class ExchangeTracker:
             api = api_for(head.method, head.target, _Names(head.headers), obj)
             if api is not None:
                 self._set_api(p, api, head.authority)
+                if not isinstance(obj, dict):  # an LLM route with a body we could not read: shown
+                    out.append(ExchangeStarted(p.ts, self._exchange(p, p.ts, None, False)))  # as such
+                    return
                 try:
                     p.request = api.request(obj, head.target)
                 except Exception as e:  # a body we misread: keep the exchange, say so
@@ -272,7 +275,9 @@ class ExchangeTracker:
         if not buf.size:
             return None
         if buf.size < length:
-            p.parse_problem = f"{side} body over {buf.size} bytes: not parsed"
+            p.parse_problems.append(
+                f"{side} body of {length} bytes not parsed (over the {self.opt.parse_body}-byte limit); "
+                f"its first {min(length, self.opt.keep_body)} bytes are kept")
             return None
         data = self._read(buf)
         if _head(data, 1) not in (b"{", b"["):
@@ -280,7 +285,17 @@ class ExchangeTracker:
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError as e:
-            p.parse_problem = f"{side} body is not valid JSON ({e.msg})"
+            # JSON whose only fault is bytes that are not UTF-8: read with replacement characters
+            text = data.decode("utf-8", "replace")
+            if len(text.encode()) != len(data) or "\ufffd" in text:
+                try:
+                    obj = orjson.loads(text)
+                except orjson.JSONDecodeError:
+                    pass
+                else:
+                    p.parse_problems.append(f"{side} body has bytes that are not UTF-8 (shown as \ufffd)")
+                    return obj
+            p.parse_problems.append(f"{side} body is not valid JSON ({e.msg})")
             return None
 
     # -- response --------------------------------------------------------------------------
@@ -474,8 +489,7 @@ class ExchangeTracker:
                   usage: Usage | None = None) -> Exchange:
         head, rh = p.head, p.resp_head
         problems = list(p.problems)
-        if p.parse_problem:
-            problems.append(p.parse_problem)
+        problems += p.parse_problems
         if final:
             problems += p.builder.problems
         complete = False
