@@ -5,6 +5,7 @@ The test reads the screen as text and drives it with keys."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from conftest import REPO, require_bpf
 from harness import TlsServer, start_client, finish_client
 
 pytestmark = pytest.mark.bpf
-SESSION = "llmspy-tui-live-test"
+SESSION = f"llmspy-tui-live-test-{os.getpid()}"  # unique: two runs at once must not share a session
 CLIENT = Path(__file__).resolve().parent / "support" / "clients" / "openai_sdk.py"
 
 
