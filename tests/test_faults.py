@@ -228,6 +228,13 @@ class Pty:
             assert time.monotonic() < deadline, f"never saw {needle!r}: {self.text[-2000:]!r}"
             self.pump(0.02)
 
+    def stop_by(self, sig: str, timeout: float) -> tuple[int, float]:
+        """Send the signal; (exit code, seconds it took to exit)."""
+        start = time.monotonic()
+        self.proc.send_signal(getattr(signal, sig))
+        rc = self.wait_exit(timeout)
+        return rc, time.monotonic() - start
+
     def wait_exit(self, timeout: float) -> int | None:
         deadline = time.monotonic() + timeout
         while self.proc.poll() is None and time.monotonic() < deadline:
@@ -274,10 +281,7 @@ def test_full_screen_demo_signal_restores_the_terminal(sig, when):
             t.pump(0.5)
         else:
             t.wait_for(b"\x1b[?1049h", 30)
-        start = time.monotonic()
-        t.proc.send_signal(getattr(signal, sig))
-        rc = t.wait_exit(10)
-        took = time.monotonic() - start
+        rc, took = t.stop_by(sig, 10)
     finally:
         after = t.close()
     assert rc == 0, t.text[-2000:]
@@ -296,10 +300,7 @@ def test_full_screen_live_signal_restores_the_terminal_and_reports(sig, tmp_path
     try:
         t.wait_for(b"Waiting for LLM calls", 90)
         t.pump(0.3)
-        start = time.monotonic()
-        t.proc.send_signal(getattr(signal, sig))
-        rc = t.wait_exit(15)
-        took = time.monotonic() - start
+        rc, took = t.stop_by(sig, 15)
     finally:
         after = t.close()
     assert rc == 0, t.text[-2000:]
