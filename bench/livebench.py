@@ -654,7 +654,7 @@ class HostLoad:
 
 
 LOSS_COUNTERS = ("ringbuf_fail", "ringbuf_fail_bytes", "read_fail", "read_fail_bytes", "stash_fail",
-                 "truncated_calls", "truncated_bytes", "internal_errors")
+                 "truncated_calls", "truncated_bytes", "internal_errors", "backlog_drop", "backlog_drop_bytes")
 
 
 def percentile(sorted_values: list, q: float) -> float:

@@ -19,7 +19,7 @@ Measured, for the client processes only (whether or not the server is traced):
 - every exchange the store finished for a client: complete, request body = 1 MiB, response
   body = 1 MiB (checked as each one finishes: the store's bounds evict old ones);
 - protocol gaps / notices the pipeline produced on the client's connections;
-- the loss counters (monitor-wide): ringbuf_fail, read_fail, stash_fail, truncated calls and
+- the loss counters (monitor-wide): ringbuf_fail, read_fail, stash_fail, backlog_drop, truncated calls and
   bytes, internal errors;
 - the sustained rate: MB/s of plaintext through the clients, exchanges/s;
 - how far the pipeline was behind when the clients stopped (queued batches, seconds to drain).
@@ -311,6 +311,7 @@ def main() -> int:
     summary = (f"captured/sent {r['ratio']:.3f} at {r['mb_s']:.0f} MB/s ({r['exchanges_s']:.1f} exchanges/s, "
                f"{r['clients']} clients); ringbuf_fail {c.get('ringbuf_fail', 0)}, read_fail {c.get('read_fail', 0)}, "
                f"stash_fail {c.get('stash_fail', 0)}, truncated_calls {c.get('truncated_calls', 0)}, "
+               f"backlog_drop {c.get('backlog_drop', 0)} ({c.get('backlog_drop_bytes', 0)} B), "
                f"internal_errors {c.get('internal_errors', 0) + r['internal_errors']}; "
                f"{r['exchanges_store']}/{r['exchanges_client']} exchanges in store, {len(r['bad_exchanges'])} not whole")
     if best is not None and best is not r:
