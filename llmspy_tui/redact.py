@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from .protocol.sync import H2_PREFACE
+
 SECRET_HEADERS = (
     "authorization",
     "proxy-authorization",
@@ -46,36 +48,40 @@ def mask_http1_secrets(data: bytes) -> bytes:
 
 
 # Credentials with a recognisable shape, wherever they appear: prompt text, tool arguments,
-# replies, command lines. Each shape is (literal that starts it, kept prefix, masked rest): the
-# prefix says what kind of key it was, the rest is masked. Lengths are kept, and '*' is valid
-# inside a JSON string, so a masked body still parses. Long minimum lengths leave ordinary words
-# ("task-list", "risk-free") alone. Each shape is its own pattern starting with a literal, which
-# the regex engine finds with a fast substring search; one alternation of them all scans ~50x
-# slower, and most text holds none of the literals, so then nothing runs at all.
+# replies, command lines. Each shape is (literal that starts it, kept prefix, masked rest, whether
+# it must start a token): the prefix says what kind of key it was, the rest is masked. Lengths
+# are kept, and '*' is valid inside a JSON string, so a masked body still parses. Long minimum
+# lengths leave ordinary words ("task-list", "risk-free") alone. Each shape is its own pattern
+# starting with a literal, which the regex engine finds with a fast substring search; one
+# alternation of them all scans ~50x slower, and most text holds none of the literals, so then
+# nothing runs at all.
 _KEY_SHAPES = (
-    ("sk-", r"sk-", r"[A-Za-z0-9_-]{20,}"),  # OpenAI (sk-proj-, sk-svcacct-), Anthropic (sk-ant-), OpenRouter
-    ("AIza", r"AIza", r"[0-9A-Za-z_-]{30,}"),  # Google API keys (Gemini)
-    ("xai-", r"xai-", r"[A-Za-z0-9]{20,}"),  # xAI
-    ("gsk_", r"gsk_", r"[A-Za-z0-9]{20,}"),  # Groq
-    ("pplx-", r"pplx-", r"[A-Za-z0-9]{20,}"),  # Perplexity
-    ("hf_", r"hf_", r"[A-Za-z0-9]{30,}"),  # Hugging Face
-    ("r8_", r"r8_", r"[A-Za-z0-9]{30,}"),  # Replicate
-    ("ghp_", r"ghp_", r"[A-Za-z0-9]{30,}"),  # GitHub personal access tokens
-    ("github_pat_", r"github_pat_", r"[A-Za-z0-9_]{30,}"),
-    ("AKIA", r"AKIA", r"[0-9A-Z]{16}(?![0-9A-Za-z])"),  # AWS access key ids
-    ("xox", r"xox[abprs]-", r"[A-Za-z0-9-]{10,}"),  # Slack
-    ("Bearer", r"Bearer\s+", r"[A-Za-z0-9._~+/=-]{20,}"),  # a bearer token pasted as text
-    ("bearer", r"bearer\s+", r"[A-Za-z0-9._~+/=-]{20,}"),
-    ("PRIVATE KEY", r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----", r"[^-]{1,16384}(?=-----END )"),  # PEM bodies
+    ("sk-", r"sk-", r"[A-Za-z0-9_-]{20,}", True),  # OpenAI (sk-proj-, sk-svcacct-), Anthropic (sk-ant-), OpenRouter
+    ("AIza", r"AIza", r"[0-9A-Za-z_-]{30,}", True),  # Google API keys (Gemini)
+    ("xai-", r"xai-", r"[A-Za-z0-9]{20,}", True),  # xAI
+    ("gsk_", r"gsk_", r"[A-Za-z0-9]{20,}", True),  # Groq
+    ("pplx-", r"pplx-", r"[A-Za-z0-9]{20,}", True),  # Perplexity
+    ("hf_", r"hf_", r"[A-Za-z0-9]{30,}", True),  # Hugging Face
+    ("r8_", r"r8_", r"[A-Za-z0-9]{30,}", True),  # Replicate
+    ("ghp_", r"ghp_", r"[A-Za-z0-9]{30,}", True),  # GitHub personal access tokens
+    ("github_pat_", r"github_pat_", r"[A-Za-z0-9_]{30,}", True),
+    ("AKIA", r"AKIA", r"[0-9A-Z]{16}(?![0-9A-Za-z])", True),  # AWS access key ids
+    ("xox", r"xox[abprs]-", r"[A-Za-z0-9-]{10,}", True),  # Slack
+    ("Bearer", r"Bearer\s+", r"[A-Za-z0-9._~+/=-]{20,}", True),  # a bearer token pasted as text
+    ("bearer", r"bearer\s+", r"[A-Za-z0-9._~+/=-]{20,}", True),
+    # PEM bodies: the armour line itself says what it is, wherever it starts
+    ("PRIVATE KEY", r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----", r"[^-]{1,16384}(?=-----END )", False),
 )
 _WORD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
 def _compile(kind):
     out = []
-    for hint, keep, rest in _KEY_SHAPES:
+    for hint, keep, rest, bounded in _KEY_SHAPES:
         text = f"({keep})({rest})"
-        out.append((hint, re.compile(text)) if kind is str else (hint.encode(), re.compile(text.encode())))
+        if kind is bytes:
+            hint, text = hint.encode(), text.encode()
+        out.append((hint, re.compile(text), bounded))
     return tuple(out)
 
 
@@ -83,9 +89,8 @@ _SHAPES = _compile(str)
 _SHAPES_B = _compile(bytes)
 
 
-def _masker(data):
+def _masker(data, bounded: bool):
     star = b"*" if isinstance(data, bytes) else "*"
-
     backslash = ord("\\")
 
     def code(i: int) -> int:
@@ -96,18 +101,17 @@ def _masker(data):
         start = m.start()
         # The key must start a token (not "task-..." inside a longer word); in JSON text a key
         # at the start of a line follows an escape such as \n, which counts as a boundary.
-        if start and code(start - 1) in _WORD and not (start >= 2 and code(start - 2) == backslash):
-            if not m.group(1).startswith("-----" if star == "*" else b"-----"):
-                return m.group(0)
+        if bounded and start and code(start - 1) in _WORD and not (start >= 2 and code(start - 2) == backslash):
+            return m.group(0)
         return m.group(1) + star * len(m.group(2))
 
     return mask
 
 
 def _mask_shapes(data, shapes):
-    for hint, rx in shapes:
+    for hint, rx, bounded in shapes:
         if hint in data:
-            data = rx.sub(_masker(data), data)
+            data = rx.sub(_masker(data, bounded), data)
     return data
 
 
@@ -150,7 +154,6 @@ def redact_target(target: str, show_secrets: bool = False) -> str:
     return mask_keys(_QUERY_KEY_TEXT.sub(lambda m: m.group(1) + "*" * len(m.group(2)), target))
 
 
-H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _HEADER_BLOCK_FRAMES = frozenset((0x1, 0x5, 0x9))  # HEADERS, PUSH_PROMISE, CONTINUATION
 
 
@@ -221,10 +224,8 @@ class RawMasker:
         self._h2.pop((pid, conn, "recv"), None)
 
     def forget_process(self, pid: int) -> None:
-        for conn in [c for p, c in self._h2_conns if p == pid]:
+        for conn in [c for p, c in self._h2_conns if p == pid]:  # every walk's connection is here
             self.forget(pid, conn)
-        for key in [k for k in self._h2 if k[0] == pid]:
-            del self._h2[key]
 
     @staticmethod
     def _walk(w: _H2Walk, offset: int, data: bytes) -> bytes:

@@ -81,36 +81,36 @@ def _provider_of(host: str, api: Api) -> tuple[str, str | None]:
     return api.owner, api.owner
 
 
+def _api_of_route(route: str) -> Api | None:
+    """The APIs whose route alone says which they are, whatever the body."""
+    if route.endswith("/chat/completions"):
+        return OPENAI_CHAT
+    if ":generateContent" in route or ":streamGenerateContent" in route:
+        return GEMINI
+    if "/publishers/anthropic/models/" in route:  # Vertex AI rawPredict / streamRawPredict
+        return ANTHROPIC
+    if route.endswith("/v2/chat"):
+        return COHERE
+    return None
+
+
 def api_for(method: str, path: str, headers, obj) -> Api | None:
     """The API of a request, from its path, then its body's shape; None: not an LLM call.
     `headers`: the request's header names (a container: only `in` is used)."""
     if method != "POST":
         return None
     route = path.split("?", 1)[0].rstrip("/")
+    api = _api_of_route(route)
+    if api is not None:
+        return api
     if not isinstance(obj, dict):
         # a body that is not a JSON object (invalid, cut, not JSON): only a route that says
         # which API it is makes it an LLM call, shown with its body's problem
-        if route.endswith("/chat/completions"):
-            return OPENAI_CHAT
-        if ":generateContent" in route or ":streamGenerateContent" in route:
-            return GEMINI
-        if "/publishers/anthropic/models/" in route or (route.endswith("/v1/messages") and "anthropic-version" in headers):
-            return ANTHROPIC
-        if route.endswith("/v2/chat"):
-            return COHERE
-        return None
-    if route.endswith("/chat/completions"):
-        return OPENAI_CHAT
+        return ANTHROPIC if route.endswith("/v1/messages") and "anthropic-version" in headers else None
     if route.endswith("/responses") and ("input" in obj or "model" in obj):
         return OPENAI_RESPONSES
-    if ":generateContent" in route or ":streamGenerateContent" in route:
-        return GEMINI
-    if "/publishers/anthropic/models/" in route:  # Vertex AI rawPredict / streamRawPredict
-        return ANTHROPIC
     if route.endswith("/messages") and "messages" in obj:
         return ANTHROPIC
-    if route.endswith("/v2/chat"):
-        return COHERE
     if route.endswith("/v1/chat") and "message" in obj:
         return COHERE_V1
     if route.endswith("/api/chat") and "messages" in obj:

@@ -287,7 +287,7 @@ class ExchangeTracker:
         except orjson.JSONDecodeError as e:
             # JSON whose only fault is bytes that are not UTF-8: read with replacement characters
             text = data.decode("utf-8", "replace")
-            if len(text.encode()) != len(data) or "\ufffd" in text:
+            if text.encode() != data:
                 try:
                     obj = orjson.loads(text)
                 except orjson.JSONDecodeError:
